@@ -1,0 +1,57 @@
+"""Harness identifier rules, checked before any request is sent.
+
+Two rules exist in Harness (``harness-api.md`` §4): entity DTOs (orgs, projects, services,
+environments, infrastructures, connectors, secrets) allow ``$`` after the first character; YAML
+entities (pipelines, input sets, triggers, stages) do not. Both reject reserved words.
+
+>>> validate_identifier("my_project", field="project")
+'my_project'
+>>> validate_identifier("1bad", field="project")
+Traceback (most recent call last):
+...
+ValueError: project: '1bad' is not a valid Harness identifier: it must start with a letter or _ and contain only letters, digits, _ and $ (at most 128 characters)
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+ENTITY_IDENTIFIER: Final = re.compile(r"^[a-zA-Z_][0-9a-zA-Z_$]{0,127}$")
+YAML_IDENTIFIER: Final = re.compile(r"^[a-zA-Z_][0-9a-zA-Z_]{0,127}$")
+
+RESERVED_WORDS: Final[frozenset[str]] = frozenset(
+    {
+        "or", "and", "eq", "ne", "lt", "gt", "le", "ge", "div", "mod", "not", "null", "true", "false",
+        "new", "var", "return", "step", "parallel", "stepGroup", "org", "account", "class",
+        "shellScriptProvisioner",
+    }
+)  # fmt: skip
+
+#: Harness's own message for an identifier that fails the entity rule (used by the emulator too).
+HARNESS_IDENTIFIER_MESSAGE: Final = (
+    "can be 128 characters long and can only contain alphanumeric, underscore and $ characters, "
+    "and not start with a number or $"
+)
+
+
+def identifier_problem(value: object, *, allow_dollar: bool = True) -> str | None:
+    """Return why ``value`` is not a valid identifier, or ``None`` when it is."""
+    if not isinstance(value, str) or not value:
+        return "it must be a non-empty string"
+    pattern = ENTITY_IDENTIFIER if allow_dollar else YAML_IDENTIFIER
+    if not pattern.match(value):
+        allowed = "letters, digits, _ and $" if allow_dollar else "letters, digits and _"
+        return f"it must start with a letter or _ and contain only {allowed} (at most 128 characters)"
+    if value in RESERVED_WORDS:
+        return f"{value!r} is a reserved word in Harness"
+    return None
+
+
+def validate_identifier(value: object, *, field: str, allow_dollar: bool = True) -> str:
+    """Return ``value`` when it is a valid Harness identifier, else raise ``ValueError`` naming ``field``."""
+    problem = identifier_problem(value, allow_dollar=allow_dollar)
+    if problem:
+        raise ValueError(f"{field}: {value!r} is not a valid Harness identifier: {problem}")
+    assert isinstance(value, str)
+    return value

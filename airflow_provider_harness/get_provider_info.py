@@ -1,0 +1,62 @@
+"""Provider metadata read by Airflow through the ``apache_airflow_provider`` entry point.
+
+The connection form is declared here (``hook-name``, ``ui-field-behaviour``, ``conn-fields``): Airflow
+3.3's UI reads only these, without importing the hook.
+
+>>> get_provider_info()["connection-types"][0]["connection-type"]
+'harness'
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from airflow_provider_harness import __version__
+from airflow_provider_harness.connection_fields import CONN_FIELDS, CONN_TYPE, HOOK_NAME, UI_FIELD_BEHAVIOUR
+
+INTEGRATION = "Harness"
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Return the provider info dict (validated by Airflow against its provider-info schema)."""
+    return {
+        "package-name": "airflow-provider-harness",
+        "name": "Harness",
+        "description": "Run, wait for, retry and abort `Harness <https://www.harness.io/>`__ pipelines, keep "
+        "Harness resources in shape, and react to Harness events.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": INTEGRATION,
+                "external-doc-url": "https://apidocs.harness.io/",
+                "tags": ["software"],
+            }
+        ],
+        "hooks": [{"integration-name": INTEGRATION, "python-modules": ["airflow_provider_harness.hooks.harness"]}],
+        "operators": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [
+                    "airflow_provider_harness.operators.executions",
+                    "airflow_provider_harness.operators.resources",
+                ],
+            }
+        ],
+        "sensors": [
+            {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_harness.sensors.executions"]}
+        ],
+        "triggers": [
+            {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_harness.triggers.executions"]}
+        ],
+        "connection-types": [
+            {
+                "hook-class-name": "airflow_provider_harness.hooks.harness.HarnessHook",
+                "hook-name": HOOK_NAME,
+                "connection-type": CONN_TYPE,
+                "ui-field-behaviour": copy.deepcopy(UI_FIELD_BEHAVIOUR),
+                "conn-fields": copy.deepcopy(CONN_FIELDS),
+            }
+        ],
+        "extra-links": ["airflow_provider_harness.operators.executions.HarnessExecutionLink"],
+    }
