@@ -16,12 +16,12 @@ from airflow.exceptions import AirflowNotFoundException
 try:  # Airflow 3.1+
     from airflow.sdk import BaseHook
 except ImportError:  # Airflow 3.0
-    from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
+    from airflow.hooks.base import BaseHook  # type: ignore[attr-defined,no-redef]
 
 try:  # Airflow 3.1+
     from airflow.sdk import conf
 except ImportError:  # Airflow 3.0
-    from airflow.configuration import conf  # type: ignore[no-redef]
+    from airflow.configuration import conf  # type: ignore[assignment,no-redef]
 
 from airflow.sdk import BaseOperator, BaseOperatorLink, BaseSensorOperator
 from airflow.sdk.log import mask_secret

@@ -1,8 +1,10 @@
 """The Harness connection form, described once.
 
-Airflow 3.2+ reads the declarative ``ui-field-behaviour`` and ``conn-fields`` from the provider info;
-older 3.x UIs call the hook's ``get_ui_field_behaviour`` / ``get_connection_form_widgets``. Both are
-generated from the tables below, so they cannot drift.
+Airflow 3.2+ reads the declarative ``ui-field-behaviour`` and ``conn-fields`` from the provider info
+(3.3's UI reads only those); 3.0/3.1 UIs call the hook's ``get_ui_field_behaviour`` /
+``get_connection_form_widgets``. Both are generated from the tables below, so they cannot drift:
+:func:`widget_specs` maps the table to widget descriptions (pure data, testable without wtforms) and
+:func:`connection_form_widgets` only turns those into wtforms fields.
 
 >>> sorted(CONN_FIELDS)[:3]
 ['account_id', 'ca_bundle', 'max_retries']
@@ -10,7 +12,8 @@ generated from the tables below, so they cannot drift.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 CONN_TYPE = "harness"
 DEFAULT_CONN_ID = "harness_default"
@@ -30,7 +33,8 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
 CONN_FIELDS: dict[str, dict[str, Any]] = {
     "account_id": {
         "label": "Account ID",
-        "description": "Your Harness account id, as in https://app.harness.io/ng/account/<ACCOUNT_ID>/...",
+        "description": "Your Harness account id, as in https://app.harness.io/ng/account/<ACCOUNT_ID>/... "
+        "(may be left empty with a pat./sat. API key, which names its account).",
         "schema": {"type": ["string", "null"]},
     },
     "org_id": {
@@ -65,7 +69,7 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     },
     "max_retries": {
         "label": "Retries on 429/5xx/network errors",
-        "description": "How many times a request that is safe to repeat is retried, with exponential backoff.",
+        "description": "How many times a request that is safe to repeat is retried (exponential backoff).",
         "schema": {"type": ["integer", "null"], "default": 5, "minimum": 0, "maximum": 20},
     },
 }
@@ -80,27 +84,67 @@ def ui_field_behaviour_for_hook() -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class WidgetSpec:
+    """One extra field of the 3.0/3.1 connection form, as data: ``kind`` is the wtforms field class name.
+
+    >>> widget_specs()["verify_ssl"].kind
+    'BooleanField'
+    """
+
+    kind: Literal["BooleanField", "IntegerField", "StringField"]
+    label: str
+    description: str
+    default: Any = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+def widget_specs() -> dict[str, WidgetSpec]:
+    """The extra fields of :data:`CONN_FIELDS` as widget descriptions, in the same order."""
+    specs: dict[str, WidgetSpec] = {}
+    for name, field in CONN_FIELDS.items():
+        schema = field["schema"]
+        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        kind: Literal["BooleanField", "IntegerField", "StringField"]
+        if "boolean" in types:
+            kind = "BooleanField"
+        elif "integer" in types or "number" in types:
+            kind = "IntegerField"
+        else:
+            kind = "StringField"
+        specs[name] = WidgetSpec(
+            kind=kind,
+            label=field["label"],
+            description=field.get("description", ""),
+            default=schema.get("default"),
+            minimum=schema.get("minimum"),
+            maximum=schema.get("maximum"),
+        )
+    return specs
+
+
 def connection_form_widgets() -> dict[str, Any]:
-    """wtforms widgets for the extra fields (Airflow 3.0/3.1 UIs); imports wtforms lazily."""
+    """wtforms widgets for the extra fields (Airflow 3.0/3.1 UIs); imports wtforms lazily.
+
+    Only names Airflow 3.0/3.1 mock when wtforms is absent from the UI process are used
+    (``StringField``, ``IntegerField``, ``BooleanField``, ``validators.Optional``).
+    """
     from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
     from flask_babel import lazy_gettext
     from wtforms import BooleanField, IntegerField, StringField
     from wtforms.validators import NumberRange, Optional
 
+    classes = {"BooleanField": BooleanField, "IntegerField": IntegerField, "StringField": StringField}
     widgets: dict[str, Any] = {}
-    for name, spec in CONN_FIELDS.items():
-        types = spec["schema"]["type"]
-        label = lazy_gettext(spec["label"])
-        description = spec["description"]
-        if "boolean" in types:
-            widgets[name] = BooleanField(label, description=description, default=spec["schema"].get("default"))
-        elif "integer" in types or "number" in types:
-            widgets[name] = IntegerField(
-                label,
-                validators=[Optional(), NumberRange(min=spec["schema"].get("minimum"))],
-                widget=BS3TextFieldWidget(),
-                description=description,
-            )
-        else:
-            widgets[name] = StringField(label, widget=BS3TextFieldWidget(), description=description)
+    for name, spec in widget_specs().items():
+        field_class = classes[spec.kind]
+        kwargs: dict[str, Any] = {"description": spec.description}
+        if spec.default is not None:
+            kwargs["default"] = spec.default
+        if spec.kind == "IntegerField":
+            kwargs["validators"] = [Optional(), NumberRange(min=spec.minimum, max=spec.maximum)]
+        if spec.kind != "BooleanField":
+            kwargs["widget"] = BS3TextFieldWidget()
+        widgets[name] = field_class(lazy_gettext(spec.label), **kwargs)
     return widgets

@@ -33,7 +33,9 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["software"],
             }
         ],
-        "hooks": [{"integration-name": INTEGRATION, "python-modules": ["airflow_provider_harness.hooks.harness"]}],
+        "hooks": [
+            {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_harness.hooks.harness"]}
+        ],
         "operators": [
             {
                 "integration-name": INTEGRATION,
@@ -44,10 +46,16 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "sensors": [
-            {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_harness.sensors.executions"]}
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": ["airflow_provider_harness.sensors.executions"],
+            }
         ],
         "triggers": [
-            {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_harness.triggers.executions"]}
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": ["airflow_provider_harness.triggers.executions"],
+            }
         ],
         "connection-types": [
             {

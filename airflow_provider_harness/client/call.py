@@ -41,31 +41,69 @@ class PageShape:
     style: Literal["ng", "spring", "headers", "array"]
 
     def items(self, data: Any) -> list[Any]:
-        """The items of one decoded page."""
-        if self.style in ("ng", "spring"):
-            content = data.get("content") if isinstance(data, Mapping) else None
-            return list(content or [])
-        return list(data or []) if isinstance(data, list) else []
+        """The items of one decoded page (a bare list is accepted for every style)."""
+        if isinstance(data, list):
+            return list(data)
+        if self.style in ("ng", "spring") and isinstance(data, Mapping):
+            return list(data.get("content") or [])
+        return []
 
-    def has_more(self, data: Any, headers: Mapping[str, str], index: int, size: int, count: int) -> bool:
-        """Whether a page after ``index`` exists."""
-        if count == 0:
-            return False
+    def reported_more(self, data: Any, headers: Mapping[str, str], index: int, seen: int) -> bool | None:
+        """Whether the server's own totals say a page after ``index`` exists; None when it gave none.
+
+        ``seen`` counts the items of all pages so far, this one included. Totals win over page
+        arithmetic, so a server that ignores the requested page size still pages right.
+        """
         if self.style == "ng" and isinstance(data, Mapping):
             total_pages = data.get("totalPages")
-            if isinstance(total_pages, int):
+            if isinstance(total_pages, int) and not isinstance(total_pages, bool):
                 return index - self.first_index + 1 < total_pages
+            total_items = data.get("totalItems")
+            if isinstance(total_items, int) and not isinstance(total_items, bool):
+                return seen < total_items
         if self.style == "spring" and isinstance(data, Mapping):
             if isinstance(data.get("last"), bool):
                 return not data["last"]
             total_pages = data.get("totalPages")
-            if isinstance(total_pages, int):
-                return index + 1 < total_pages
+            if isinstance(total_pages, int) and not isinstance(total_pages, bool):
+                return index - self.first_index + 1 < total_pages
         if self.style == "headers":
-            total = headers.get("x-total-elements")
-            if total and total.isdigit():
-                return (index - self.first_index + 1) * size < int(total)
-        return count >= size
+            total = _header(headers, "x-total-elements")
+            if total is not None and total.strip().isdigit():
+                return seen < int(total)
+        return None
+
+    def has_more(
+        self,
+        data: Any,
+        headers: Mapping[str, str],
+        index: int,
+        size: int,
+        count: int,
+        seen: int | None = None,
+    ) -> bool:
+        """Whether a page after ``index`` exists: server totals if any, else "this page was full".
+
+        ``count`` is the number of items on this page; ``seen`` the items on all pages so far including
+        this one (defaults to full pages before this one).
+        """
+        if count == 0:
+            return False
+        if seen is None:
+            seen = (index - self.first_index) * size + count
+        reported = self.reported_more(data, headers, index, seen)
+        return reported if reported is not None else count >= size
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    """Case-insensitive header lookup that works for plain dicts as well as ``httpx.Headers``."""
+    value = headers.get(name)
+    if value is not None:
+        return value
+    for key, item in headers.items():
+        if key.lower() == name:
+            return item
+    return None
 
 
 #: ``pageIndex``/``pageSize`` + PageResponse: orgs, projects, connectors, secrets, input sets.

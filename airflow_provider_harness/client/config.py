@@ -1,18 +1,22 @@
 """Connection settings for the Harness API client, independent of Airflow.
 
 >>> cfg = HarnessConfig(account_id="acc", api_key=Secret("pat.acc.t.s"), org_id="default")
->>> cfg
-HarnessConfig(base_url='https://app.harness.io', account_id='acc', api_key=***, org_id='default', project_id=None)
+>>> cfg  # doctest: +NORMALIZE_WHITESPACE
+HarnessConfig(base_url='https://app.harness.io', account_id='acc', api_key=***,
+              org_id='default', project_id=None)
 >>> cfg.scope_params("org")
 {'orgIdentifier': 'default'}
 """
 
 from __future__ import annotations
 
+import hmac
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from airflow_provider_harness.client.identifiers import validate_identifier
 
@@ -57,7 +61,7 @@ class Secret:
         return bool(self._value)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
+        return isinstance(other, Secret) and hmac.compare_digest(other._value.encode(), self._value.encode())
 
     def __hash__(self) -> int:
         return hash(self._value)
@@ -65,21 +69,69 @@ class Secret:
     def __reduce__(self) -> tuple[object, ...]:
         raise TypeError("Secret values cannot be pickled or serialized")
 
+    def __copy__(self) -> Secret:
+        return self
+
+    def __deepcopy__(self, memo: object) -> Secret:
+        # Immutable: copying (Airflow deep-copies tasks) returns the same object; pickling stays refused.
+        return self
+
+
+#: Paths of the Harness web UI that people paste instead of the API address (``…/ng/account/<id>/…``).
+_UI_PATH = re.compile(r"/ng(/.*)?$")
+#: ``pat.<account>.<token id>.<secret>`` / ``sat.…``: Harness API keys name their account.
+_KEY_ACCOUNT = re.compile(r"^(?:pat|sat)\.([A-Za-z0-9_-]+)\.[^.]+\.")
+
 
 def normalize_base_url(url: str) -> str:
-    """Strip trailing slashes and a trailing ``/gateway`` is kept as the path prefix.
+    """Normalize the Harness URL: scheme added, trailing slashes, query and UI paths removed.
+
+    A ``/gateway`` prefix (self-managed Harness, or SaaS through the gateway) is kept.
+    Raises ``ValueError`` for a URL that cannot be a Harness address.
 
     >>> normalize_base_url("https://harness.example.com/gateway/")
     'https://harness.example.com/gateway'
     >>> normalize_base_url("app.harness.io")
     'https://app.harness.io'
+    >>> normalize_base_url("https://app.harness.io/ng/account/abc123/all/home")
+    'https://app.harness.io'
     """
-    url = url.strip().rstrip("/")
-    if not url:
+    url = url.strip()
+    if not url.rstrip("/"):
         return DEFAULT_BASE_URL
     if "://" not in url:
         url = "https://" + url
-    return url
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise ValueError(
+            f"base_url: {url!r} must be an http:// or https:// address such as {DEFAULT_BASE_URL} "
+            "or https://harness.example.com/gateway"
+        )
+    if not parts.hostname:
+        raise ValueError(f"base_url: {url!r} has no host name; use for example {DEFAULT_BASE_URL}")
+    path = _UI_PATH.sub("", parts.path).rstrip("/")
+    return urlunsplit((scheme, parts.netloc, path, "", ""))
+
+
+def account_of_key(api_key: Secret | str) -> str | None:
+    """The account id a ``pat.``/``sat.`` API key belongs to, or None for another key format.
+
+    >>> account_of_key("pat.abc123.tokenid.secret")
+    'abc123'
+    """
+    value = api_key.reveal() if isinstance(api_key, Secret) else api_key
+    match = _KEY_ACCOUNT.match(value)
+    return match.group(1) if match else None
+
+
+def _check_header_value(value: str, field: str) -> None:
+    """Reject values that cannot travel in an HTTP header (never echoing the value itself)."""
+    if any(not (33 <= ord(ch) <= 126) for ch in value):
+        raise ValueError(
+            f"{field}: contains spaces, line breaks or non-ASCII characters; copy the value again "
+            "without surrounding text"
+        )
 
 
 @dataclass(frozen=True, repr=False)
@@ -87,8 +139,14 @@ class HarnessConfig:
     """Everything the client needs to reach one Harness account.
 
     ``api_key`` is a personal access token (``pat.…``) or service-account token (``sat.…``), sent as
-    ``x-api-key``. ``org_id`` / ``project_id`` are defaults for calls that do not name them.
-    Retries apply to 429, 5xx and connection errors of requests that are safe to repeat.
+    ``x-api-key``; surrounding whitespace is stripped. ``account_id`` may be left empty when the key is a
+    ``pat.<account>.…``/``sat.<account>.…`` token: it is then read from the key. ``org_id`` /
+    ``project_id`` are defaults for calls that do not name them. ``verify`` is a bool or the path of a CA
+    bundle. Retries apply to 429, 5xx and connection errors of requests that are safe to repeat
+    (``max_retries`` more attempts, exponential backoff from ``retry_base_delay`` up to ``retry_max_delay``).
+
+    >>> HarnessConfig(account_id="", api_key=Secret("pat.abc123.tok.sec ")).account_id
+    'abc123'
     """
 
     account_id: str
@@ -105,6 +163,12 @@ class HarnessConfig:
     extra_headers: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if isinstance(self.api_key, Secret) and self.api_key.reveal() != self.api_key.reveal().strip():
+            object.__setattr__(self, "api_key", Secret(self.api_key.reveal().strip()))
+        account_id = (self.account_id or "").strip()
+        if not account_id and isinstance(self.api_key, Secret):
+            account_id = account_of_key(self.api_key) or ""
+        object.__setattr__(self, "account_id", account_id)
         if not self.account_id:
             raise ValueError(
                 "account_id: the Harness account id is required; find it in any Harness URL "
@@ -115,11 +179,19 @@ class HarnessConfig:
                 "api_key: a Harness API key (pat.… or sat.… token) is required; put it in the connection's "
                 "password field or HARNESS_API_KEY"
             )
+        _check_header_value(self.api_key.reveal(), "api_key")
+        _check_header_value(self.account_id, "account_id")
         object.__setattr__(self, "base_url", normalize_base_url(self.base_url))
         if self.timeout <= 0:
             raise ValueError(f"timeout: must be a positive number of seconds, got {self.timeout!r}")
         if self.max_retries < 0:
             raise ValueError(f"max_retries: must be 0 or more, got {self.max_retries!r}")
+        if self.retry_base_delay < 0 or self.retry_max_delay < 0:
+            raise ValueError("retry_base_delay / retry_max_delay: must be 0 or more seconds")
+        if self.proxy is not None and "://" not in self.proxy:
+            raise ValueError(
+                f"proxy: expected a URL such as http://proxy.example.com:3128, got {self.proxy!r}"
+            )
         for name in ("org_id", "project_id"):
             value = getattr(self, name)
             if value is not None:
@@ -130,6 +202,15 @@ class HarnessConfig:
             f"HarnessConfig(base_url={self.base_url!r}, account_id={self.account_id!r}, api_key=***, "
             f"org_id={self.org_id!r}, project_id={self.project_id!r})"
         )
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every secret this config holds (API key, proxy password), for redaction from messages."""
+        values = [self.api_key.reveal()]
+        if self.proxy:
+            password = urlsplit(self.proxy).password
+            if password:
+                values.append(password)
+        return tuple(v for v in values if v)
 
     def with_defaults(self, *, org_id: str | None = None, project_id: str | None = None) -> HarnessConfig:
         """Return a copy whose default org / project are replaced where given."""

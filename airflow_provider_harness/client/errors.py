@@ -4,10 +4,12 @@ Harness reports not-found by ``code`` (often with HTTP 400), sends 429 without `
 its edge, and proxies in front of it answer with HTML. :func:`error_from_response` turns all of these
 into one clear, single-line exception carrying Harness's message, code and correlation id.
 
->>> err = HarnessNotFoundError("Organization with identifier [x] not found", code="RESOURCE_NOT_FOUND_EXCEPTION",
-...                            http_status=400, method="GET", path="/ng/api/organizations/x")
->>> print(err)
-Organization with identifier [x] not found (RESOURCE_NOT_FOUND_EXCEPTION, HTTP 400, GET /ng/api/organizations/x)
+>>> err = HarnessNotFoundError("Organization with identifier [x] not found",
+...                            code="RESOURCE_NOT_FOUND_EXCEPTION", http_status=400,
+...                            method="GET", path="/ng/api/organizations/x")
+>>> print(err)  # doctest: +NORMALIZE_WHITESPACE
+Organization with identifier [x] not found
+(RESOURCE_NOT_FOUND_EXCEPTION, HTTP 400, GET /ng/api/organizations/x)
 """
 
 from __future__ import annotations
@@ -35,7 +37,16 @@ RATE_LIMIT_CODES = frozenset({"TOO_MANY_REQUESTS"})
 
 
 class HarnessError(Exception):
-    """Base class: a Harness call failed. ``str()`` is one line with message, code and correlation id."""
+    """Base class: a Harness call failed. ``str()`` is one line with message, code and correlation id.
+
+    ``maybe_applied`` is True when a request that starts something (``repeatable=False``) may have
+    reached Harness and taken effect although it failed; it was not sent again.
+
+    >>> print(HarnessError("Token is not valid.", code="INVALID_TOKEN", http_status=401, hint="Check it"))
+    Token is not valid (INVALID_TOKEN, HTTP 401). Check it
+    """
+
+    maybe_applied: bool = False
 
     def __init__(
         self,
@@ -67,12 +78,14 @@ class HarnessError(Exception):
             details.append(f"after {self.attempts} attempts")
         if self.correlation_id:
             details.append(f"correlationId={self.correlation_id}")
-        text = self.message
+        text = " ".join(str(self.message).split())
         if details:
+            if text.endswith(".") and not text.endswith(".."):
+                text = text[:-1]
             text += f" ({', '.join(str(d) for d in details)})"
         if self.hint:
             text += f". {self.hint}"
-        return text.replace("\n", " ")
+        return " ".join(text.split())
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild_error, (type(self), self.message, self.__dict__))
@@ -117,23 +130,23 @@ class HarnessServerError(HarnessError):
     ``maybe_applied`` is True when the request may have reached Harness and taken effect.
     """
 
-    maybe_applied: bool = False
-
 
 class HarnessTransportError(HarnessError):
     """The request did not complete on the network (connection refused, timeout, TLS, proxy).
 
     ``request_sent`` is False when the request surely never reached Harness (connect errors), so even
-    a request that starts something can be sent again.
+    a request that starts something can be sent again. ``retryable`` is False for failures that
+    retrying cannot fix (TLS certificate errors).
     """
 
     request_sent: bool = True
+    retryable: bool = True
 
 
 def _first(*values: object) -> str | None:
     for value in values:
-        if isinstance(value, str) and value:
-            return value
+        if isinstance(value, str) and value.strip():
+            return value.strip()
     return None
 
 
@@ -142,40 +155,100 @@ def _html_title(text: str) -> str | None:
     if match:
         return " ".join(match.group(1).split())[:120] or None
     match = re.search(r"<h1[^>]*>(.*?)</h1>", text, re.IGNORECASE | re.DOTALL)
-    return " ".join(re.sub(r"<[^>]+>", "", match.group(1)).split())[:120] if match else None
+    if match:
+        return " ".join(re.sub(r"<[^>]+>", "", match.group(1)).split())[:120] or None
+    return None
+
+
+def _looks_like_html(text: str) -> bool:
+    head = text[:500].lower()
+    return text.startswith("<") or "<html" in head or "<!doctype" in head
 
 
 def _permission_from_body(body: Mapping[str, Any]) -> str | None:
     checks = body.get("failedPermissionChecks")
     if isinstance(checks, list):
-        names = [c.get("permission") for c in checks if isinstance(c, Mapping) and c.get("permission")]
+        names: list[str] = []
+        for check in checks:
+            if not isinstance(check, Mapping) or not check.get("permission"):
+                continue
+            if check.get("permitted") is True:
+                continue
+            if str(check["permission"]) not in names:
+                names.append(str(check["permission"]))
         if names:
-            return ", ".join(str(n) for n in names)
+            return ", ".join(names)
     return None
 
 
-def parse_error_body(text: str) -> tuple[str | None, str | None, str | None, Mapping[str, Any]]:
-    """Return ``(message, code, correlation_id, body)`` from any error body Harness or its edge sends."""
+def _field_errors(body: Mapping[str, Any]) -> str | None:
+    errors = body.get("errors")
+    if not isinstance(errors, list):
+        return None
+    parts = []
+    for item in errors:
+        if isinstance(item, Mapping):
+            field, error = item.get("fieldId"), _first(item.get("error"), item.get("message"))
+            if error:
+                parts.append(f"{field}: {error}" if field else error)
+    return ", ".join(parts) or None
+
+
+def body_kind(text: str) -> str:
+    """``empty``, ``html``, ``json`` or ``text``: what an HTTP body is, for messages."""
     stripped = text.strip()
     if not stripped:
+        return "empty"
+    if stripped[0] in "{[\"":
+        try:
+            json.loads(stripped)
+            return "json"
+        except ValueError:
+            pass
+    return "html" if _looks_like_html(stripped) else "text"
+
+
+def parse_error_body(text: str) -> tuple[str | None, str | None, str | None, Mapping[str, Any]]:
+    """Return ``(message, code, correlation_id, body)`` from any error body Harness or its edge sends.
+
+    Handles NG ``ErrorDTO``/``FailureDTO`` (incl. ``errors[]``), goa errors (IaCM: ``name``/``id``),
+    the log service's ``error_msg``, Dropwizard's ``{"code": 400, "message": …}``, problem+json,
+    plain text and HTML pages (their title).
+    """
+    stripped = text.strip()
+    kind = body_kind(stripped)
+    if kind == "empty":
         return None, None, None, {}
-    try:
-        body = json.loads(stripped)
-    except ValueError:
-        if stripped.startswith("<") or "<html" in stripped[:500].lower():
-            title = _html_title(stripped)
-            return (f"HTML page {title!r}" if title else "an HTML page"), None, None, {}
+    if kind == "html":
+        title = _html_title(stripped)
+        return (f"HTML page {title!r}" if title else "HTML page without a title"), None, None, {}
+    if kind == "text":
         return " ".join(stripped.split())[:300], None, None, {}
+    body = json.loads(stripped)
+    if isinstance(body, str):
+        return _first(body), None, None, {}
     if not isinstance(body, Mapping):
         return None, None, None, {}
     messages = body.get("responseMessages")
     first_message = None
-    if isinstance(messages, list) and messages and isinstance(messages[0], Mapping):
-        first_message = messages[0].get("message")
-    message = _first(body.get("message"), first_message, body.get("error_msg"), body.get("error"))
-    code = _first(body.get("code"), body.get("name"))
-    if isinstance(body.get("code"), int) and not isinstance(body.get("code"), bool):
-        code = None  # Dropwizard's {"code": 400, "message": "..."}
+    if isinstance(messages, list):
+        first_message = _first(*(m.get("message") for m in messages if isinstance(m, Mapping)))
+    error = body.get("error")
+    message = _first(
+        body.get("message"),
+        first_message,
+        body.get("detailedMessage"),
+        body.get("error_msg"),
+        error if isinstance(error, str) else None,
+        error.get("message") if isinstance(error, Mapping) else None,
+        _field_errors(body),
+        body.get("detail"),
+        body.get("title"),
+    )
+    raw_code = body.get("code")
+    code = _first(raw_code) if isinstance(raw_code, str) else None
+    if code is None and raw_code is None:
+        code = _first(body.get("name"))  # goa: {"name": "not_found", "id": "...", "message": ...}
     return message, code, _first(body.get("correlationId"), body.get("id")), body
 
 
@@ -191,11 +264,24 @@ def classify(http_status: int | None, code: str | None) -> type[HarnessError]:
         return HarnessRateLimitError
     if code in CONFLICT_CODES or http_status in (409, 412):
         return HarnessConflictError
-    if http_status is not None and http_status >= 500:
+    if http_status is not None and (http_status >= 500 or http_status == 408):
         return HarnessServerError
     if http_status == 404:
         return HarnessNotFoundError
     return HarnessInvalidRequestError
+
+
+URL_HINT = (
+    "Check the Harness URL (connection host or HARNESS_BASE_URL): it is the API address such as "
+    "https://app.harness.io, or https://harness.example.com/gateway for a self-managed Harness"
+)
+SERVER_HINT = (
+    "The service may be down or a proxy/load balancer is failing; try again later, "
+    "and check the proxy settings if it persists"
+)
+RATE_LIMIT_HINT = (
+    "Harness allows about 1000 API requests per minute per API key; poll less often or spread the load"
+)
 
 
 def error_from_response(
@@ -207,35 +293,59 @@ def error_from_response(
     permission: str | None = None,
     account_id: str | None = None,
     envelope_status: str | None = None,
+    key_account: str | None = None,
 ) -> HarnessError:
     """Build the right :class:`HarnessError` for a failed response.
 
     ``permission`` is the permission the call needs, named in a 403 when Harness does not list it.
+    ``envelope_status`` is ``FAILURE``/``ERROR`` for an error envelope that came with HTTP 2xx.
+    ``key_account`` is the account named inside the API key (``pat.<account>.…``), checked on 401.
     """
     message, code, correlation_id, body = parse_error_body(text)
-    cls = classify(http_status if http_status >= 300 else None, code)
-    if cls is HarnessInvalidRequestError and http_status >= 500:
-        cls = HarnessServerError
+    kind = body_kind(text)
+    cls = classify(None, code) if envelope_status else classify(http_status, code)
     hint: str | None = None
     if cls is HarnessAuthenticationError:
-        message = f"Harness rejected the API key: {message or 'no message'}"
-        hint = (
-            f"Check the API key (connection password or HARNESS_API_KEY) and that it belongs to account "
-            f"{account_id!r}" if account_id else "Check the API key"
-        )
+        message = f"Harness rejected the API key: {message}" if message else "Harness rejected the API key"
+        if account_id and key_account and key_account != account_id:
+            hint = (
+                f"The API key belongs to account {key_account!r} but the connection names account "
+                f"{account_id!r}; fix the account id or use a key of that account"
+            )
+        else:
+            hint = "Check the API key (connection password or HARNESS_API_KEY)" + (
+                f" and that it is a valid, unexpired key of account {account_id!r}" if account_id else ""
+            )
     elif cls is HarnessPermissionError:
         needed = _permission_from_body(body) or permission
-        message = f"Permission denied by Harness: {message or 'no message'}"
-        if needed:
-            hint = f"The API key needs the {needed!r} permission in this scope"
+        message = f"Permission denied by Harness: {message}" if message else "Permission denied by Harness"
+        hint = (
+            f"The API key needs the {needed!r} permission in this scope"
+            if needed
+            else "The API key lacks a permission this call needs in this scope"
+        )
     elif cls is HarnessRateLimitError:
-        message = f"Harness rate limit hit: {message or 'HTTP 429 Too Many Requests'}"
-        hint = "Harness allows about 1000 API requests per minute per API key; poll less often or spread the load"
+        message = f"Harness rate limit hit: {message or 'too many requests'}"
+        hint = RATE_LIMIT_HINT
     elif cls is HarnessServerError and not code:
-        message = f"HTTP {http_status} from Harness or a proxy in front of it: {message or 'empty body'}"
+        if kind == "html":
+            title = _html_title(text)
+            what = f"an HTML error page {title!r}" if title else "an HTML error page"
+        elif kind == "empty":
+            what = "an empty body"
+        else:
+            what = f"{message!r}" if message else "an error"
+        message = f"Harness or a proxy in front of it answered with {what}"
+        hint = SERVER_HINT
+    elif cls is HarnessServerError:
+        hint = SERVER_HINT if not message else None
+        message = message or "Harness failed"
+    elif cls is HarnessNotFoundError and not code and kind in ("html", "empty", "text"):
+        message = f"No such Harness endpoint ({message})" if message else "No such Harness endpoint"
+        hint = URL_HINT
     elif message is None:
-        message = f"HTTP {http_status} with an empty body" if http_status >= 300 else "Harness reported a failure"
-    if envelope_status and envelope_status not in ("SUCCESS",) and code is None:
+        message = "Harness reported a failure" if envelope_status else "Harness refused the request"
+    if envelope_status and code is None:
         code = envelope_status
     error = cls(
         message,

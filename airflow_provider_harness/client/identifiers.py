@@ -6,10 +6,10 @@ entities (pipelines, input sets, triggers, stages) do not. Both reject reserved 
 
 >>> validate_identifier("my_project", field="project")
 'my_project'
->>> validate_identifier("1bad", field="project")
+>>> validate_identifier("1bad", field="project")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-ValueError: project: '1bad' is not a valid Harness identifier: it must start with a letter or _ and contain only letters, digits, _ and $ (at most 128 characters)
+ValueError: project: '1bad' is not a valid Harness identifier: it must start with a letter or _ and ...
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def identifier_problem(value: object, *, allow_dollar: bool = True) -> str | Non
     if not isinstance(value, str) or not value:
         return "it must be a non-empty string"
     pattern = ENTITY_IDENTIFIER if allow_dollar else YAML_IDENTIFIER
-    if not pattern.match(value):
+    if not pattern.fullmatch(value):  # not .match: "$" would accept a trailing newline
         allowed = "letters, digits, _ and $" if allow_dollar else "letters, digits and _"
         return f"it must start with a letter or _ and contain only {allowed} (at most 128 characters)"
     if value in RESERVED_WORDS:

@@ -122,6 +122,8 @@ NODE_STATUS_BY_DISPLAY: Final[dict[str, str]] = {
 }
 
 _DISPLAY_BY_LOWER: Final[dict[str, str]] = {name.lower(): name for name in DISPLAY_STATUSES}
+#: Legacy engine-style constants still found in old data (JSON-ignored enum values in Harness).
+_LEGACY_ENGINE: Final[dict[str, str]] = {"NOT_STARTED": "NotStarted", "WAITING": "Waiting"}
 
 
 def normalize_status(status: str) -> str:
@@ -132,10 +134,17 @@ def normalize_status(status: str) -> str:
 
     >>> normalize_status("SUCCEEDED"), normalize_status("success"), normalize_status("Brand_New")
     ('Success', 'Success', 'Brand_New')
+    >>> normalize_status("ignore_failed"), normalize_status(" Running ")
+    ('IgnoreFailed', 'Running')
     """
-    if status in ENGINE_TO_DISPLAY:
-        return ENGINE_TO_DISPLAY[status]
-    return _DISPLAY_BY_LOWER.get(status.lower(), status)
+    text = status.strip()
+    if text in ENGINE_TO_DISPLAY:
+        return ENGINE_TO_DISPLAY[text]
+    display = _DISPLAY_BY_LOWER.get(text.lower())
+    if display is not None:
+        return display
+    upper = text.upper()
+    return ENGINE_TO_DISPLAY.get(upper) or _LEGACY_ENGINE.get(upper) or text
 
 
 def validate_success_statuses(statuses: Iterable[str] | None) -> frozenset[str]:

@@ -14,8 +14,14 @@ network settings, so a triggerer following thousands of executions keeps one con
 from __future__ import annotations
 
 import asyncio
+import email.utils
+import functools
+import hashlib
 import json
+import logging
+import os
 import random
+import ssl
 import time
 import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -26,13 +32,17 @@ import httpx
 
 from airflow_provider_harness import __version__
 from airflow_provider_harness.client.call import ApiCall
-from airflow_provider_harness.client.config import HarnessConfig
+from airflow_provider_harness.client.config import HarnessConfig, account_of_key
 from airflow_provider_harness.client.errors import (
+    URL_HINT,
     HarnessError,
+    HarnessInvalidRequestError,
     HarnessRateLimitError,
     HarnessServerError,
     HarnessTransportError,
+    body_kind,
     error_from_response,
+    parse_error_body,
     redact,
 )
 
@@ -40,8 +50,56 @@ T = TypeVar("T")
 
 USER_AGENT = f"airflow-provider-harness/{__version__}"
 
-#: httpx errors raised before any byte of the request reached the server.
-_NOT_SENT_ERRORS: tuple[type[Exception], ...] = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+#: httpx errors raised before any byte of the request reached the server (a proxy refusing the
+#: CONNECT tunnel included), so even a request that starts something can be sent again.
+_NOT_SENT_ERRORS: tuple[type[Exception], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.ProxyError,
+)
+#: Connect errors that do not heal by retrying (certificate problems).
+_TLS_MARKERS = ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed", "SSLError", "WRONG_VERSION_NUMBER")
+
+
+
+class _RedactUrlSecrets(logging.Filter):
+    """Redacts secrets that travel in URLs (webhook tokens, ``ApiCall.secrets``) from httpx's own log
+    lines (``HTTP Request: POST https://…/webhook/custom/<token>/v3``), which reach task logs."""
+
+    limit = 1024
+
+    def __init__(self) -> None:
+        super().__init__("harness-redact")
+        self.secrets: dict[str, None] = {}
+
+    def add(self, secrets: tuple[str, ...] | list[str]) -> None:
+        for secret in secrets:
+            if secret and secret not in self.secrets:
+                self.secrets[secret] = None
+                if len(self.secrets) > self.limit:
+                    self.secrets.pop(next(iter(self.secrets)))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            redacted = redact(message, list(self.secrets))
+            if redacted != message:
+                record.msg, record.args = redacted, ()
+        return True
+
+
+_URL_SECRETS = _RedactUrlSecrets()
+for _name in ("httpx", "httpcore"):
+    if not any(isinstance(f, _RedactUrlSecrets) for f in logging.getLogger(_name).filters):
+        logging.getLogger(_name).addFilter(_URL_SECRETS)
+
+#: Sleep functions, module-level so tests can replace them.
+_sleep = time.sleep
+
+
+async def _async_sleep(seconds: float) -> None:
+    await asyncio.sleep(seconds)
 
 
 @dataclass(frozen=True)
@@ -56,17 +114,23 @@ class RetryPolicy:
     max_retries: int = 5
     base_delay: float = 1.0
     max_delay: float = 30.0
+    #: Longest ``Retry-After`` honoured, in seconds (Harness's edge normally sends none).
+    retry_after_cap: float = 120.0
 
     @classmethod
     def from_config(cls, config: HarnessConfig) -> RetryPolicy:
         return cls(config.max_retries, config.retry_base_delay, config.retry_max_delay)
 
     def delay(self, retry_index: int, retry_after: float | None = None) -> float:
-        """Seconds to wait before retry number ``retry_index`` (0-based); honours ``Retry-After``."""
-        ceiling = min(self.max_delay, self.base_delay * (2**retry_index))
+        """Seconds to wait before retry number ``retry_index`` (0-based); honours ``Retry-After``.
+
+        Backoff doubles from ``base_delay`` up to ``max_delay`` with "equal jitter" (half fixed, half
+        random); a ``Retry-After`` (up to ``retry_after_cap``) wins when it asks for longer.
+        """
+        ceiling = min(self.max_delay, self.base_delay * (2 ** min(retry_index, 32)))
         wait = random.uniform(ceiling / 2, ceiling)
         if retry_after is not None:
-            wait = max(wait, min(retry_after, self.max_delay))
+            wait = max(wait, min(retry_after, self.retry_after_cap))
         return wait
 
     def should_retry(self, call: ApiCall[Any], error: HarnessError, retries_done: int) -> bool:
@@ -80,15 +144,16 @@ class RetryPolicy:
         if isinstance(error, HarnessRateLimitError):
             return True
         if isinstance(error, HarnessTransportError):
-            return call.repeatable or not error.request_sent
+            return error.retryable and (call.repeatable or not error.request_sent)
         if isinstance(error, HarnessServerError):
-            return call.repeatable
+            transient = error.http_status is None or error.http_status >= 500 or error.http_status == 408
+            return transient and call.repeatable
         return False
 
 
-def _query_params(params: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _query_params(params: Mapping[str, Any]) -> list[tuple[str, str | int | float | bool | None]]:
     """Flatten params: lists become repeated keys (``retryStages=a&retryStages=b``), None is dropped."""
-    flat: list[tuple[str, str]] = []
+    flat: list[tuple[str, str | int | float | bool | None]] = []
     for key, value in params.items():
         if value is None:
             continue
@@ -98,26 +163,48 @@ def _query_params(params: Mapping[str, Any]) -> list[tuple[str, str]]:
     return flat
 
 
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port
+
+
 def build_request(config: HarnessConfig, call: ApiCall[Any]) -> httpx.Request:
-    """Build the httpx request for ``call``: URL, account placement, auth and body."""
+    """Build the httpx request for ``call``: URL, account placement, auth and body.
+
+    ``call.path`` is joined to ``config.base_url`` (``/gateway/…`` paths are not doubled under a
+    ``/gateway`` base). An absolute ``https://…`` path is used as is; the API key, extra headers and
+    account id are only sent to the configured Harness origin, never to another host (e.g. a signed
+    download link).
+    """
     base = config.base_url
     path = call.path
-    if base.endswith("/gateway") and path.startswith("/gateway/"):
-        path = path[len("/gateway") :]
+    if call.secrets:
+        _URL_SECRETS.add(list(call.secrets))
+    if path.startswith(("http://", "https://")):
+        url = path
+    else:
+        if not path.startswith("/"):
+            path = "/" + path
+        if base.endswith("/gateway") and (path == "/gateway" or path.startswith("/gateway/")):
+            path = path[len("/gateway") :]
+        url = base + path
+    target = httpx.URL(url)
+    trusted = _origin(target) == _origin(httpx.URL(base))
     params = dict(call.params)
-    headers = {
-        "x-api-key": config.api_key.reveal(),
+    headers: dict[str, str] = {
         "User-Agent": USER_AGENT,
         "Accept": "text/plain, */*" if call.response == "text" else "application/json",
-        **config.extra_headers,
-        **call.headers,
     }
-    if call.account == "query":
-        params.setdefault("accountIdentifier", config.account_id)
-    elif call.account == "log":
-        params.setdefault("accountID", config.account_id)
-    elif call.account == "header":
-        headers["Harness-Account"] = config.account_id
+    if trusted:
+        headers.update(config.extra_headers)
+    headers.update(call.headers)
+    if trusted:
+        headers["x-api-key"] = config.api_key.reveal()
+        if call.account == "query":
+            params.setdefault("accountIdentifier", config.account_id)
+        elif call.account == "log":
+            params.setdefault("accountID", config.account_id)
+        elif call.account == "header":
+            headers["Harness-Account"] = config.account_id
     content: bytes | None = None
     if call.content is not None:
         content = call.content.encode()
@@ -125,87 +212,160 @@ def build_request(config: HarnessConfig, call: ApiCall[Any]) -> httpx.Request:
     elif call.json is not None:
         content = json.dumps(call.json).encode()
         headers["Content-Type"] = "application/json"
-    return httpx.Request(call.method, base + path, params=_query_params(params), headers=headers, content=content)
+    flat = _query_params(params)
+    if flat:  # merged, so a query already in an absolute URL (a signed link) is kept
+        target = target.copy_merge_params(flat)
+    return httpx.Request(call.method, target, headers=headers, content=content)
 
 
 def _display_path(call: ApiCall[Any]) -> str:
-    return redact(call.path, call.secrets)
+    path = call.path
+    if path.startswith(("http://", "https://")):
+        path = httpx.URL(path).copy_with(query=None).__str__()
+    return redact(path, call.secrets)
+
+
+def _secrets(config: HarnessConfig, call: ApiCall[Any]) -> tuple[str, ...]:
+    return (*call.secrets, *config.secret_values())
 
 
 def decode(config: HarnessConfig, call: ApiCall[Any], response: httpx.Response) -> Any:
     """Decode a response or raise the matching :class:`HarnessError`; returns the call's result."""
-    text = response.text
+    secrets = _secrets(config, call)
+    text = redact(response.text, secrets)
     path = _display_path(call)
-    if response.status_code >= 300:
+    status = response.status_code
+    if 300 <= status < 400:
+        location = redact(response.headers.get("location", ""), secrets)
+        raise HarnessInvalidRequestError(
+            f"Harness redirected the request{f' to {location}' if location else ''}",
+            http_status=status,
+            method=call.method,
+            path=path,
+            hint=URL_HINT,
+        )
+    if status >= 400:
         raise error_from_response(
-            response.status_code,
-            redact(text, call.secrets),
+            status,
+            text,
             method=call.method,
             path=path,
             permission=call.permission,
             account_id=config.account_id,
+            key_account=account_of_key(config.api_key),
         )
     if call.response == "text":
-        return call.result(text)
+        return call.result(response.text)
     if not text.strip():
         return call.result(None)
     try:
         body = json.loads(text)
     except ValueError:
-        raise error_from_response(
-            502, redact(text, call.secrets), method=call.method, path=path, account_id=config.account_id
+        kind = body_kind(text)
+        message, *_ = parse_error_body(text)
+        what = f"an {message}" if kind == "html" and message else ("text" if kind == "text" else "a body")
+        raise HarnessServerError(
+            f"Harness answered HTTP {status} with {what} instead of JSON",
+            http_status=status,
+            method=call.method,
+            path=path,
+            hint=URL_HINT,
         ) from None
     if call.response == "json":
         return call.result(body)
     if not isinstance(body, Mapping) or body.get("status") not in ("SUCCESS", "FAILURE", "ERROR"):
         raise HarnessServerError(
             "Harness answered without its usual response envelope",
-            http_status=response.status_code,
+            http_status=status,
             method=call.method,
             path=path,
+            hint=URL_HINT,
         )
     if body["status"] != "SUCCESS":
         raise error_from_response(
-            400,
-            redact(text, call.secrets),
+            status,
+            text,
             method=call.method,
             path=path,
             permission=call.permission,
             account_id=config.account_id,
             envelope_status=body["status"],
+            key_account=account_of_key(config.api_key),
         )
     return call.result(body.get("data"))
 
 
-def _transport_error(call: ApiCall[Any], exc: httpx.HTTPError) -> HarnessTransportError:
+def _transport_error(
+    config: HarnessConfig, call: ApiCall[Any], exc: httpx.HTTPError
+) -> HarnessTransportError:
     kind = type(exc).__name__
-    detail = redact(str(exc), call.secrets) or kind
-    error = HarnessTransportError(
-        f"Could not reach Harness ({kind}: {detail})", method=call.method, path=_display_path(call)
-    )
+    detail = " ".join(redact(str(exc), _secrets(config, call)).split())
+    tls = any(marker in detail for marker in _TLS_MARKERS)
+    if isinstance(exc, httpx.TimeoutException):
+        message = f"Harness at {config.base_url} did not answer within {config.timeout:g}s ({kind})"
+        hint = "Harness may be slow or unreachable; raise the connection's timeout if it persists"
+    elif tls:
+        message = f"TLS connection to Harness at {config.base_url} failed ({kind}: {detail})"
+        hint = (
+            "For a self-managed Harness with a private CA set the connection's ca_bundle "
+            "(or verify_ssl false); check the URL's http/https"
+        )
+    else:
+        message = f"Could not reach Harness at {config.base_url} ({kind}: {detail or 'no detail'})"
+        hint = (
+            "Check the Harness URL, network access and proxy settings "
+            "(connection proxy, HTTPS_PROXY, NO_PROXY)"
+        )
+    error = HarnessTransportError(message, method=call.method, path=_display_path(call), hint=hint)
     error.request_sent = not isinstance(exc, _NOT_SENT_ERRORS)
+    error.retryable = not tls
     return error
 
 
 def _retry_after(response: httpx.Response | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date), or None."""
     value = response.headers.get("retry-after") if response is not None else None
-    try:
-        return float(value) if value else None
-    except ValueError:
+    if not value:
         return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+@functools.lru_cache(maxsize=16)
+def _ssl_context(cafile: str) -> ssl.SSLContext:
+    if os.path.isdir(cafile):
+        return ssl.create_default_context(capath=cafile)
+    if not os.path.isfile(cafile):
+        raise ValueError(
+            f"ca_bundle: {cafile!r} does not exist; give the path of a PEM file of CA certificates"
+        )
+    return ssl.create_default_context(cafile=cafile)
+
+
+def httpx_verify(verify: bool | str) -> bool | ssl.SSLContext:
+    """httpx ``verify`` for a config's ``verify`` (a CA bundle path becomes a cached SSL context)."""
+    return _ssl_context(verify) if isinstance(verify, str) else verify
 
 
 class _Attempts:
     """Retry bookkeeping for one call, shared by the sync and async send loops."""
 
-    def __init__(self, policy: RetryPolicy, call: ApiCall[Any]) -> None:
+    def __init__(self, policy: RetryPolicy, call: ApiCall[Any], config: HarnessConfig) -> None:
         self.policy = policy
         self.call = call
+        self.config = config
         self.retries = 0
 
     def after_failure(self, exc: Exception, response: httpx.Response | None) -> float:
         """Return the delay before the next attempt, or raise the final error (one line, no traceback)."""
-        error = _transport_error(self.call, exc) if isinstance(exc, httpx.HTTPError) else exc
+        error = _transport_error(self.config, self.call, exc) if isinstance(exc, httpx.HTTPError) else exc
         assert isinstance(error, HarnessError)
         if not self.policy.should_retry(self.call, error, self.retries):
             raise self._final(error) from None
@@ -216,10 +376,8 @@ class _Attempts:
     def _final(self, error: HarnessError) -> HarnessError:
         error.attempts = self.retries + 1
         if isinstance(error, HarnessServerError | HarnessTransportError) and not self.call.repeatable:
-            maybe_applied = error.request_sent if isinstance(error, HarnessTransportError) else True
-            if isinstance(error, HarnessServerError):
-                error.maybe_applied = maybe_applied
-            if maybe_applied:
+            error.maybe_applied = error.request_sent if isinstance(error, HarnessTransportError) else True
+            if error.maybe_applied:
                 note = "The request may have reached Harness and taken effect; it was not sent again"
                 error.hint = f"{error.hint}. {note}" if error.hint else note
         return error
@@ -227,6 +385,12 @@ class _Attempts:
 
 class Pager:
     """Walks the pages of a list call; holds one page at a time.
+
+    The end of the list comes from the server's totals (``totalPages``, ``last``, ``X-Total-Elements``)
+    where the page shape has them. Without totals (IaCM's bare arrays) a page shorter than asked means
+    the end - except that the first short page is followed by one more request, since a server may
+    cap the page size below what was asked; from then on its page size is known. A page identical to
+    the previous one (a server ignoring the page index) ends the walk instead of looping.
 
     >>> from airflow_provider_harness.client.call import NG_PAGE
     >>> pager = Pager(ApiCall("GET", "/ng/api/projects", page=NG_PAGE), page_size=2)
@@ -247,7 +411,11 @@ class Pager:
         self.limit = limit
         self.index = call.page.first_index
         self.seen = 0
+        self.received = 0
+        self.pages = 0
         self.done = False
+        self._server_size: int | None = None
+        self._last_fingerprint: str | None = None
         self._current: ApiCall[Any] | None = None
 
     def next_call(self) -> ApiCall[Any] | None:
@@ -261,14 +429,37 @@ class Pager:
         """Record a decoded page and return its items (cut at ``limit``)."""
         assert self._current is not None
         items = self.shape.items(data)
+        count = len(items)
+        fingerprint = _fingerprint(items) if count else None
+        if fingerprint is not None and fingerprint == self._last_fingerprint:
+            self.done = True  # the server ignored the page index and repeated the last page
+            return []
+        self._last_fingerprint = fingerprint
         size = self._current.params[self.shape.size_param]
-        if not self.shape.has_more(data, headers, self.index, size, len(items)):
+        self.received += count
+        self.pages += 1
+        reported = self.shape.reported_more(data, headers, self.index, self.received) if count else False
+        if reported is not None:
+            more = reported
+        elif count >= size or (self._server_size is not None and count >= self._server_size):
+            more = True
+        elif self.pages == 1:
+            more = True  # short first page: the end, or a server capping the page size; ask once more
+            self._server_size = count
+        else:
+            more = False
+        if not more:
             self.done = True
         self.index += 1
         if self.limit is not None:
             items = items[: max(0, self.limit - self.seen)]
         self.seen += len(items)
         return items
+
+
+def _fingerprint(items: list[Any]) -> str:
+    text = json.dumps(items, sort_keys=True, default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 class _ClientBase:
@@ -304,12 +495,14 @@ class HarnessClient(_ClientBase):
     def http(self) -> httpx.Client:
         """The underlying ``httpx.Client``, created on first use (proxy env vars are respected)."""
         if self._http is None:
+            injected = self._transport is not None
             self._http = httpx.Client(
                 timeout=self.config.timeout,
-                verify=self.config.verify,
-                proxy=self.config.proxy,
+                verify=httpx_verify(self.config.verify),
+                proxy=None if injected else self.config.proxy,
                 transport=self._transport,
-                trust_env=True,
+                trust_env=not injected,
+                follow_redirects=False,
             )
         return self._http
 
@@ -326,21 +519,24 @@ class HarnessClient(_ClientBase):
 
     def send_raw(self, call: ApiCall[Any]) -> tuple[Any, httpx.Headers]:
         """Send ``call`` with retries; return the decoded result and response headers."""
-        attempts = _Attempts(self.retry, call)
+        attempts = _Attempts(self.retry, call, self.config)
         while True:
             response: httpx.Response | None = None
             try:
                 response = self.http.send(build_request(self.config, call))
                 return decode(self.config, call, response), response.headers
             except (httpx.HTTPError, HarnessError) as exc:
-                time.sleep(attempts.after_failure(exc, response))
+                delay = attempts.after_failure(exc, response)
+            _sleep(delay)
 
     def send(self, call: ApiCall[T]) -> T:
         """Send ``call`` and return its parsed result."""
         result, _ = self.send_raw(call)
         return result  # type: ignore[no-any-return]
 
-    def paginate(self, call: ApiCall[Any], *, page_size: int = 100, limit: int | None = None) -> Iterator[Any]:
+    def paginate(
+        self, call: ApiCall[Any], *, page_size: int = 100, limit: int | None = None
+    ) -> Iterator[Any]:
         """Yield every item of a paged list call, one page in memory at a time."""
         pager = Pager(call, page_size, limit)
         while (page_call := pager.next_call()) is not None:
@@ -348,15 +544,16 @@ class HarnessClient(_ClientBase):
             yield from pager.take(data, headers)
 
 
-_SHARED_ASYNC: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], httpx.AsyncClient]] = (
-    weakref.WeakKeyDictionary()
-)
+_Pools = dict[tuple[Any, ...], httpx.AsyncClient]
+_SHARED_ASYNC: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pools] = weakref.WeakKeyDictionary()
 
 
 def shared_async_http(config: HarnessConfig) -> httpx.AsyncClient:
     """The ``httpx.AsyncClient`` shared by every async client of this event loop with these network settings.
 
-    Credentials travel per request, so triggers of different connections share one pool.
+    Credentials travel per request, so triggers of different connections share one pool. The pool is
+    never closed by the clients using it (a trigger finishing must not close it under the others); it
+    goes away with its event loop, or through :func:`close_shared_async_clients`.
     """
     loop = asyncio.get_running_loop()
     pools = _SHARED_ASYNC.setdefault(loop, {})
@@ -365,9 +562,10 @@ def shared_async_http(config: HarnessConfig) -> httpx.AsyncClient:
     if client is None or client.is_closed:
         client = httpx.AsyncClient(
             timeout=config.timeout,
-            verify=config.verify,
+            verify=httpx_verify(config.verify),
             proxy=config.proxy,
             trust_env=True,
+            follow_redirects=False,
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
         )
         pools[key] = client
@@ -413,14 +611,15 @@ class AsyncHarnessClient(_ClientBase):
 
     async def send_raw(self, call: ApiCall[Any]) -> tuple[Any, httpx.Headers]:
         """Send ``call`` with retries; return the decoded result and response headers."""
-        attempts = _Attempts(self.retry, call)
+        attempts = _Attempts(self.retry, call, self.config)
         while True:
             response: httpx.Response | None = None
             try:
                 response = await self.http.send(build_request(self.config, call))
                 return decode(self.config, call, response), response.headers
             except (httpx.HTTPError, HarnessError) as exc:
-                await asyncio.sleep(attempts.after_failure(exc, response))
+                delay = attempts.after_failure(exc, response)
+            await _async_sleep(delay)
 
     async def send(self, call: ApiCall[T]) -> T:
         """Send ``call`` and return its parsed result."""

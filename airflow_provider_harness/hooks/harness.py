@@ -16,11 +16,16 @@ Example (in a task)::
 from __future__ import annotations
 
 import asyncio
+import math
+from collections.abc import Mapping
+from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from airflow_provider_harness.airflow_compat import AirflowNotFoundException, BaseHook, mask_secret
 from airflow_provider_harness.connection_fields import (
+    CONN_FIELDS,
     CONN_TYPE,
     DEFAULT_CONN_ID,
     HOOK_NAME,
@@ -32,72 +37,144 @@ if TYPE_CHECKING:
     from airflow_provider_harness.client.config import HarnessConfig
     from airflow_provider_harness.client.transport import AsyncHarnessClient, HarnessClient
 
+#: Extra fields the connection understands (the same names as the connection form).
+KNOWN_EXTRAS = frozenset(CONN_FIELDS)
+_KNOWN_EXTRAS = KNOWN_EXTRAS
+#: Older forms stored extra fields as ``extra__harness__<name>``; both spellings are read.
+_EXTRA_PREFIX = f"extra__{CONN_TYPE}__"
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+#: ``airflow connections test`` / the UI's Test button: answer fast when Harness is unreachable.
+TEST_CONNECTION_TIMEOUT = 10.0
+TEST_CONNECTION_RETRIES = 1
+
+
+def _problem(conn_id: str, field: str, text: str) -> ValueError:
+    return ValueError(f"Connection {conn_id!r} extra {field!r}: {text}")
+
 
 def _as_bool(value: Any, field: str, conn_id: str) -> bool:
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
-        return value.strip().lower() in ("true", "1", "yes", "on")
-    raise ValueError(f"Connection {conn_id!r} extra {field!r}: expected true or false, got {value!r}")
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in (*_TRUE, *_FALSE):
+        return value.strip().lower() in _TRUE
+    raise _problem(conn_id, field, f"expected true or false, got {value!r}")
 
 
 def _as_number(value: Any, field: str, conn_id: str, kind: type[int] | type[float]) -> Any:
+    """Parse a number that may come as a string from a UI form ("30", "2.5"); errors name the field."""
+    what = "a whole number" if kind is int else "a number"
+    if isinstance(value, bool):
+        raise _problem(conn_id, field, f"expected {what}, got {value!r}")
     try:
-        number = kind(value)
+        number = float(value.strip() if isinstance(value, str) else value)
     except (TypeError, ValueError):
-        what = "a whole number" if kind is int else "a number"
-        raise ValueError(f"Connection {conn_id!r} extra {field!r}: expected {what}, got {value!r}") from None
+        raise _problem(conn_id, field, f"expected {what}, got {value!r}") from None
+    if not math.isfinite(number) or (kind is int and not number.is_integer()):
+        raise _problem(conn_id, field, f"expected {what}, got {value!r}")
     if number < 0:
-        raise ValueError(f"Connection {conn_id!r} extra {field!r}: must not be negative, got {value!r}")
-    return number
+        raise _problem(conn_id, field, f"must not be negative, got {value!r}")
+    schema = CONN_FIELDS.get(field, {}).get("schema", {})
+    if schema.get("maximum") is not None and number > schema["maximum"]:
+        raise _problem(conn_id, field, f"must be at most {schema['maximum']}, got {value!r}")
+    return int(number) if kind is int else number
+
+
+def _extras(conn: Any, conn_id: str) -> dict[str, Any]:
+    """The connection's extra fields: prefixed names unified, empty form values dropped, unknown rejected."""
+    raw = conn.extra_dejson or {}
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"Connection {conn_id!r}: extra must be a JSON object of fields")
+    extra: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = key[len(_EXTRA_PREFIX) :] if key.startswith(_EXTRA_PREFIX) else key
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue  # an empty field of the connection form
+        extra[name] = value.strip() if isinstance(value, str) else value
+    unknown = sorted(set(extra) - KNOWN_EXTRAS)
+    if unknown:
+        raise ValueError(
+            f"Connection {conn_id!r}: unknown extra field(s) {unknown}; "
+            f"known fields are {sorted(KNOWN_EXTRAS)}"
+        )
+    return extra
+
+
+def base_url_from_connection(conn: Any) -> str | None:
+    """The Harness URL from host (with or without scheme), port and a ``gateway`` schema (URI form).
+
+    ``harness://:KEY@harness.example.com:8443/gateway`` has host ``harness.example.com``, port 8443 and
+    schema ``gateway``; all three make the URL ``https://harness.example.com:8443/gateway``.
+    """
+    host = (conn.host or "").strip()
+    if not host:
+        return None
+    if "://" not in host:
+        host = "https://" + host
+    parts = urlsplit(host)
+    netloc = parts.netloc
+    try:
+        has_port = parts.port is not None
+    except ValueError:
+        raise ValueError(f"host: {conn.host!r} has an invalid port") from None
+    if conn.port and not has_port:
+        netloc = f"{netloc}:{int(conn.port)}"
+    path = parts.path.rstrip("/")
+    schema = (conn.schema or "").strip().strip("/")
+    if not path and (schema == "gateway" or schema.endswith("/gateway")):
+        path = "/" + schema
+    return urlunsplit((parts.scheme, netloc, path, "", ""))
 
 
 def config_from_connection(conn: Any, conn_id: str) -> HarnessConfig:
-    """Build a :class:`HarnessConfig` from an Airflow connection; errors name the field to fix."""
+    """Build a :class:`HarnessConfig` from an Airflow connection; errors name the field to fix.
+
+    Extras may be strings, as UI forms store them (``"30"``, ``"false"``); empty values mean "default".
+    """
     from airflow_provider_harness.client.config import DEFAULT_BASE_URL, HarnessConfig, Secret
 
-    extra = conn.extra_dejson or {}
-    unknown = sorted(set(extra) - _KNOWN_EXTRAS)
-    if unknown:
-        raise ValueError(
-            f"Connection {conn_id!r}: unknown extra field(s) {unknown}; known fields are {sorted(_KNOWN_EXTRAS)}"
-        )
-    host = (conn.host or "").strip()
-    if host and conn.port and "://" in host and host.count(":") == 1:
-        host = f"{host}:{conn.port}"
-    verify: bool | str = _as_bool(extra.get("verify_ssl", True), "verify_ssl", conn_id)
-    if verify and extra.get("ca_bundle"):
-        verify = str(extra["ca_bundle"])
-    kwargs: dict[str, Any] = {
-        "account_id": extra.get("account_id") or conn.login or "",
-        "api_key": Secret(conn.password or ""),
-        "base_url": host or DEFAULT_BASE_URL,
-        "org_id": extra.get("org_id") or None,
-        "project_id": extra.get("project_id") or None,
-        "verify": verify,
-        "proxy": extra.get("proxy") or None,
-    }
-    if extra.get("timeout") not in (None, ""):
-        kwargs["timeout"] = float(_as_number(extra["timeout"], "timeout", conn_id, float))
-    if extra.get("max_retries") not in (None, ""):
-        kwargs["max_retries"] = int(_as_number(extra["max_retries"], "max_retries", conn_id, int))
     try:
+        extra = _extras(conn, conn_id)
+        verify: bool | str = _as_bool(extra.get("verify_ssl", True), "verify_ssl", conn_id)
+        if verify and extra.get("ca_bundle"):
+            verify = str(extra["ca_bundle"])
+        kwargs: dict[str, Any] = {
+            "account_id": str(extra.get("account_id") or conn.login or "").strip(),
+            "api_key": Secret(conn.password or ""),
+            "base_url": base_url_from_connection(conn) or DEFAULT_BASE_URL,
+            "org_id": extra.get("org_id") or None,
+            "project_id": extra.get("project_id") or None,
+            "verify": verify,
+            "proxy": extra.get("proxy") or None,
+        }
+        if "timeout" in extra:
+            kwargs["timeout"] = float(_as_number(extra["timeout"], "timeout", conn_id, float))
+        if "max_retries" in extra:
+            kwargs["max_retries"] = int(_as_number(extra["max_retries"], "max_retries", conn_id, int))
         return HarnessConfig(**kwargs)
     except ValueError as exc:
-        raise ValueError(f"Connection {conn_id!r}: {exc}") from None
+        text = str(exc)
+        if not text.startswith("Connection "):
+            text = f"Connection {conn_id!r}: {text}"
+        raise ValueError(text) from None
 
 
-_KNOWN_EXTRAS = frozenset(
-    {"account_id", "org_id", "project_id", "verify_ssl", "ca_bundle", "timeout", "proxy", "max_retries"}
-)
+def _mask(config: HarnessConfig) -> None:
+    """Register the config's secrets (API key, proxy password) with Airflow's log masker."""
+    for value in config.secret_values():
+        mask_secret(value)
 
 
 class HarnessHook(BaseHook):
     """Hook for the Harness API: settings from an Airflow connection of type ``harness``.
 
     Connection fields: host = Harness URL (default ``https://app.harness.io``; a ``/gateway`` prefix or a
-    self-managed host works), password = API key (``pat.…``/``sat.…``), extra = ``account_id``,
+    self-managed host works; port and a ``gateway`` schema of a URI are added), password = API key
+    (``pat.…``/``sat.…``), extra = ``account_id`` (or login; optional with a ``pat.``/``sat.`` key),
     ``org_id``, ``project_id``, ``verify_ssl``, ``ca_bundle``, ``timeout``, ``proxy``, ``max_retries``.
+    See ``docs/connection.md``.
     When the connection does not exist, ``HARNESS_ACCOUNT_ID``, ``HARNESS_API_KEY``,
     ``HARNESS_BASE_URL``, ``HARNESS_ORG_ID`` and ``HARNESS_PROJECT_ID`` are used.
 
@@ -145,13 +222,16 @@ class HarnessHook(BaseHook):
                 config = HarnessConfig.from_env()
             except ValueError as exc:
                 raise ValueError(
-                    f"No Airflow connection {self.harness_conn_id!r} and the HARNESS_* environment fallback "
-                    f"is incomplete: {exc}"
+                    f"No Airflow connection {self.harness_conn_id!r} and the HARNESS_* environment "
+                    f"fallback is incomplete: {exc}"
                 ) from None
-            mask_secret(config.api_key.reveal())
         else:
             config = config_from_connection(conn, self.harness_conn_id)
-        return config.with_defaults(org_id=self.org_id, project_id=self.project_id)
+        _mask(config)
+        try:
+            return config.with_defaults(org_id=self.org_id, project_id=self.project_id)
+        except ValueError as exc:
+            raise ValueError(f"HarnessHook: {exc}") from None
 
     @cached_property
     def config(self) -> HarnessConfig:
@@ -167,10 +247,10 @@ class HarnessHook(BaseHook):
         if "config" in self.__dict__:
             return self.config
         try:
-            if hasattr(BaseHook, "aget_connection"):  # Airflow 3.1+
-                conn = await BaseHook.aget_connection(self.harness_conn_id)
-            else:
-                conn = await asyncio.to_thread(BaseHook.get_connection, self.harness_conn_id)
+            if hasattr(type(self), "aget_connection"):  # Airflow 3.1+
+                conn = await type(self).aget_connection(self.harness_conn_id)
+            else:  # Airflow 3.0: the sync lookup, off the event loop
+                conn = await asyncio.to_thread(type(self).get_connection, self.harness_conn_id)
         except AirflowNotFoundException:
             conn = None
         config = self._config_from(conn)
@@ -196,13 +276,26 @@ class HarnessHook(BaseHook):
         return AsyncHarnessClient(await self.aget_config())
 
     def test_connection(self) -> tuple[bool, str]:
-        """Check the URL, key and default scope with one read (``airflow connections test``)."""
+        """Check the URL, key and default scope with one read (``airflow connections test``).
+
+        Uses a short timeout and at most one retry, so an unreachable host answers in seconds. The
+        message is one line: what was reached, or the error (Harness's message, code, hint).
+        """
         from airflow_provider_harness.client import accounts
         from airflow_provider_harness.client.errors import HarnessError
+        from airflow_provider_harness.client.transport import HarnessClient, RetryPolicy
 
         try:
             config = self.config
-            message = accounts.check_access(self.get_client())
+            quick = replace(config, timeout=min(config.timeout, TEST_CONNECTION_TIMEOUT))
+            retry = RetryPolicy(
+                max_retries=min(config.max_retries, TEST_CONNECTION_RETRIES),
+                base_delay=min(config.retry_base_delay, 0.5),
+                max_delay=1.0,
+                retry_after_cap=2.0,
+            )
+            with HarnessClient(quick, retry) as client:
+                message = accounts.check_access(client)
         except (HarnessError, ValueError) as exc:
             return False, str(exc)
         return True, f"Connected to Harness at {config.base_url}, account {config.account_id}: {message}"

@@ -1,0 +1,269 @@
+"""``HarnessExecutionTrigger``: waits in the triggerer for one Harness execution to end.
+
+The trigger only reads (one GET per poll, through
+:func:`~airflow_provider_harness.client.executions.status_fetcher`); the POST that starts an
+execution always happens on the worker. Its kwargs are ids, the connection id, an absolute deadline
+and flags - never secrets. It yields exactly one event::
+
+    {"status": "success" | "failed" | "timeout" | "error", "execution_id": ..., "pipeline_id": ...,
+     "org_id": ..., "project_id": ..., "harness_status": ..., "stages": ..., "message": ...}
+
+Kill semantics: with ``cancel_on_kill`` the execution is aborted (``AbortAll``) when a user kills the
+deferred task - from :meth:`on_kill` on Airflow 3.3+, from the ``CancelledError`` of :meth:`run` plus a task
+state check before that. A triggerer restart or a trigger moving to another triggerer aborts nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_harness.airflow_compat import TRIGGER_ON_KILL
+from airflow_provider_harness.connection_fields import DEFAULT_CONN_ID
+
+if TYPE_CHECKING:
+    from airflow_provider_harness.client.executions import ExecutionSnapshot
+    from airflow_provider_harness.client.transport import AsyncHarnessClient
+
+#: The message Airflow 3.3+ cancels a trigger with when a user acted on the task.
+USER_ACTION_CANCEL_MSG = "__airflow_user_action__"
+EVENT_STATUSES = frozenset({"success", "failed", "timeout", "error"})
+EVENT_KEYS = frozenset(
+    {"status", "execution_id", "pipeline_id", "org_id", "project_id", "harness_status", "stages", "message"}
+)
+
+
+class HarnessExecutionTrigger(BaseTrigger):
+    """Poll a Harness execution until it ends, the deadline passes or polling keeps failing.
+
+    :param execution_id: the plan execution id to follow.
+    :param harness_conn_id: the Airflow connection (only its id travels; the key is read in the triggerer).
+    :param org_id: / :param project_id: scope; defaults come from the connection.
+    :param pipeline_id: only for messages.
+    :param poll_interval: seconds between status checks (one GET each).
+    :param deadline: absolute epoch seconds; past it the trigger yields ``timeout``.
+    :param cancel_on_kill: abort the execution when a user kills the deferred task.
+    :param success_statuses: terminal statuses that count as success (default ``Success``, ``IgnoreFailed``).
+    :param max_consecutive_errors: / :param error_budget_seconds: transient errors (5xx, 429, network)
+        tolerated in a row before an ``error`` event.
+
+    >>> trigger = HarnessExecutionTrigger("exec1", org_id="default", project_id="proj", deadline=1.7e9)
+    >>> classpath, kwargs = trigger.serialize()
+    >>> classpath, kwargs["execution_id"], kwargs["deadline"]
+    ('airflow_provider_harness.triggers.executions.HarnessExecutionTrigger', 'exec1', 1700000000.0)
+    """
+
+    def __init__(
+        self,
+        execution_id: str,
+        harness_conn_id: str = DEFAULT_CONN_ID,
+        org_id: str | None = None,
+        project_id: str | None = None,
+        pipeline_id: str | None = None,
+        poll_interval: float = 10.0,
+        deadline: float | None = None,
+        cancel_on_kill: bool = False,
+        success_statuses: list[str] | None = None,
+        max_consecutive_errors: int = 10,
+        error_budget_seconds: float = 300.0,
+    ) -> None:
+        super().__init__()
+        self.execution_id = execution_id
+        self.harness_conn_id = harness_conn_id
+        self.org_id = org_id
+        self.project_id = project_id
+        self.pipeline_id = pipeline_id
+        self.poll_interval = float(poll_interval)
+        self.deadline = float(deadline) if deadline is not None else None
+        self.cancel_on_kill = bool(cancel_on_kill)
+        self.success_statuses = list(success_statuses) if success_statuses is not None else None
+        self.max_consecutive_errors = int(max_consecutive_errors)
+        self.error_budget_seconds = float(error_budget_seconds)
+        self._finished = False
+        self._client: AsyncHarnessClient | None = None
+        self._scope: dict[str, str] | None = None
+
+    def __repr__(self) -> str:
+        return f"<HarnessExecutionTrigger execution_id={self.execution_id!r} conn={self.harness_conn_id!r}>"
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "execution_id": self.execution_id,
+                "harness_conn_id": self.harness_conn_id,
+                "org_id": self.org_id,
+                "project_id": self.project_id,
+                "pipeline_id": self.pipeline_id,
+                "poll_interval": self.poll_interval,
+                "deadline": self.deadline,
+                "cancel_on_kill": self.cancel_on_kill,
+                "success_statuses": self.success_statuses,
+                "max_consecutive_errors": self.max_consecutive_errors,
+                "error_budget_seconds": self.error_budget_seconds,
+            },
+        )
+
+    # ---- client ----------------------------------------------------------------------------------
+
+    async def _get_client(self) -> tuple[AsyncHarnessClient, dict[str, str]]:
+        """The async client (shared connection pool per event loop) and the project scope."""
+        if self._client is None or self._scope is None:
+            from airflow_provider_harness.hooks.harness import HarnessHook
+
+            hook = HarnessHook(self.harness_conn_id, org_id=self.org_id, project_id=self.project_id)
+            client = await hook.aget_client()
+            self._scope = client.config.scope_params("project", what="an execution")
+            self._client = client
+        return self._client, self._scope
+
+    # ---- events ----------------------------------------------------------------------------------
+
+    def _event(self, status: str, message: str, snapshot: ExecutionSnapshot | None = None) -> TriggerEvent:
+        from airflow_provider_harness.client.executions import stage_summary
+
+        self._finished = True
+        payload: dict[str, Any] = {
+            "status": status,
+            "execution_id": self.execution_id,
+            "pipeline_id": self.pipeline_id or (snapshot.pipeline_id if snapshot else None),
+            "org_id": self.org_id,
+            "project_id": self.project_id,
+            "harness_status": snapshot.status if snapshot else None,
+            "stages": stage_summary(snapshot) if snapshot else None,
+            "message": message,
+        }
+        return TriggerEvent(payload)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Yield exactly one event; never swallow ``CancelledError``."""
+        try:
+            async for event in self._watch():
+                yield event
+                return
+        except asyncio.CancelledError as exc:
+            if not TRIGGER_ON_KILL and self.cancel_on_kill and not self._finished:
+                # Airflow < 3.3 has no on_kill: a user kill only cancels this task. Abort only when the
+                # task instance is surely no longer deferred (not a triggerer restart or a moved trigger).
+                message = exc.args[0] if exc.args else None
+                if message != USER_ACTION_CANCEL_MSG and await self._task_state() not in (None, "deferred"):
+                    await self._abort("the deferred task was killed (marked failed/success or cleared)")
+            raise
+
+    async def _watch(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_provider_harness.client import executions
+        from airflow_provider_harness.client.errors import HarnessError
+
+        try:
+            client, scope = await self._get_client()
+        except (ValueError, HarnessError) as exc:
+            yield self._event(
+                "error", f"Cannot reach Harness with connection {self.harness_conn_id!r}: {exc}"
+            )
+            return
+        fetch = executions.status_fetcher()
+        progress = executions.StageProgress()
+        budget = executions.ErrorBudget(self.max_consecutive_errors, self.error_budget_seconds)
+        snapshot: ExecutionSnapshot | None = None
+        while True:
+            if self.deadline is not None and time.time() >= self.deadline:
+                yield self._event(
+                    "timeout",
+                    f"Harness execution {self.execution_id} did not finish before the deadline",
+                    snapshot,
+                )
+                return
+            try:
+                snapshot = await fetch(client, scope, self.execution_id)
+            except HarnessError as exc:
+                if executions.is_transient(exc) and not budget.record_error():
+                    self.log.warning(
+                        "Transient error while polling Harness execution %s (%d in a row), still waiting: %s",
+                        self.execution_id,
+                        budget.count,
+                        exc,
+                    )
+                    await self._sleep()
+                    continue
+                yield self._event(
+                    "error", f"Polling Harness execution {self.execution_id} failed: {exc}", snapshot
+                )
+                return
+            except ValueError as exc:
+                yield self._event(
+                    "error", f"Unexpected answer for execution {self.execution_id}: {exc}", snapshot
+                )
+                return
+            budget.record_success()
+            for line in progress.update(snapshot):
+                self.log.info("%s", line)
+            outcome = snapshot.outcome(self.success_statuses)
+            if outcome.terminal:
+                status = "success" if outcome.succeeded else "failed"
+                yield self._event(
+                    status, f"Harness execution {self.execution_id} ended {outcome.status}", snapshot
+                )
+                return
+            await self._sleep()
+
+    async def _sleep(self) -> None:
+        delay = self.poll_interval
+        if self.deadline is not None:
+            delay = max(0.0, min(delay, self.deadline - time.time()))
+        await asyncio.sleep(delay)
+
+    # ---- kill ------------------------------------------------------------------------------------
+
+    async def on_kill(self) -> None:
+        """Airflow 3.3+: a user killed the deferred task (mark failed/success, clear) -> abort.
+
+        Guard against a trigger reassigned to another triggerer (apache/airflow#73454): when the task
+        instance is still ``deferred`` the execution keeps running.
+        """
+        if not self.cancel_on_kill or self._finished:
+            return
+        if await self._task_state() == "deferred":
+            self.log.info(
+                "Not aborting Harness execution %s: the task is still deferred (trigger moved)",
+                self.execution_id,
+            )
+            return
+        await self._abort("the deferred task was killed (marked failed/success or cleared)")
+
+    async def _task_state(self) -> str | None:
+        """The task instance's current state, or None when it cannot be read."""
+        ti = getattr(self, "task_instance", None)
+        if ti is None:
+            return None
+        try:
+            from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+            from asgiref.sync import sync_to_async
+
+            states = await sync_to_async(RuntimeTaskInstance.get_task_states)(
+                dag_id=ti.dag_id,
+                task_ids=[ti.task_id],
+                run_ids=[ti.run_id],
+                map_index=ti.map_index,
+            )
+            state = states[ti.run_id][ti.task_id]
+        except Exception as exc:
+            self.log.warning("Could not read the state of task %s: %s", getattr(ti, "task_id", "?"), exc)
+            return None
+        return str(getattr(state, "value", state)).lower() if state is not None else "none"
+
+    async def _abort(self, reason: str) -> None:
+        """Send ``AbortAll`` (best effort: log, never raise)."""
+        from airflow_provider_harness.client import executions
+        from airflow_provider_harness.client.errors import HarnessError
+
+        try:
+            client, scope = await self._get_client()
+            await client.send(executions.interrupt_call(scope, self.execution_id, "AbortAll"))
+        except (HarnessError, ValueError) as exc:
+            self.log.warning("Could not abort Harness execution %s (%s): %s", self.execution_id, reason, exc)
+            return
+        self.log.info("Aborted Harness execution %s because %s", self.execution_id, reason)

@@ -1,0 +1,171 @@
+"""Bootstrap a Harness project for a team, check it, and tear it down again.
+
+Creates (or updates to match) an organization, a project, a Kubernetes connector, a text secret, a
+service, an environment, an infrastructure definition and a pipeline - each task is idempotent, so
+running the DAG twice logs ``unchanged`` for everything the second time. Then it lists what the project
+holds, and deletes it all in reverse order (deleting something already gone succeeds).
+
+Needs a ``harness_default`` connection (or ``HARNESS_ACCOUNT_ID`` / ``HARNESS_API_KEY``) at run time,
+and the secret's value in the environment variable ``HARNESS_BOOTSTRAP_DB_PASSWORD`` on the worker
+(swap ``value_from`` for ``{"variable": "..."}`` to read an Airflow Variable instead). Trigger it with
+``{"org_id": "...", "project_id": "..."}`` to bootstrap another team. Parsing needs no connection and no
+network.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import DAG, chain
+
+from airflow_provider_harness.operators.resources import (
+    HarnessApplyResourceOperator,
+    HarnessApplySecretOperator,
+    HarnessDeleteResourceOperator,
+    HarnessListResourcesOperator,
+)
+
+ORG = "{{ params.org_id }}"
+PROJECT = "{{ params.project_id }}"
+#: Environment variable holding the demo secret's value on the worker.
+SECRET_ENV = "HARNESS_BOOTSTRAP_DB_PASSWORD"
+
+CONNECTOR = """
+connector:
+  name: Dev cluster
+  identifier: dev_cluster
+  description: Kubernetes cluster the dev delegate runs in
+  type: K8sCluster
+  spec:
+    credential:
+      type: InheritFromDelegate
+    delegateSelectors:
+      - dev-delegate
+"""
+
+SERVICE = """
+service:
+  name: Web
+  identifier: web
+  tags:
+    team: "{{ params.project_id }}"
+  serviceDefinition:
+    type: Kubernetes
+    spec:
+      artifacts:
+        primary:
+          primaryArtifactRef: <+input>
+          sources: []
+"""
+
+ENVIRONMENT = """
+environment:
+  name: Dev
+  identifier: dev
+  type: PreProduction
+  tags:
+    domain: data
+"""
+
+INFRASTRUCTURE = """
+infrastructureDefinition:
+  name: Dev cluster
+  identifier: dev_k8s
+  environmentRef: dev
+  deploymentType: Kubernetes
+  type: KubernetesDirect
+  spec:
+    connectorRef: dev_cluster
+    namespace: "{{ params.project_id }}-dev"
+    releaseName: release-<+INFRA_KEY>
+  allowSimultaneousDeployments: false
+"""
+
+PIPELINE = """
+pipeline:
+  name: Hello
+  identifier: hello
+  tags: {}
+  stages:
+    - stage:
+        name: Say hello
+        identifier: say_hello
+        type: Custom
+        spec:
+          execution:
+            steps:
+              - step:
+                  type: ShellScript
+                  name: Echo
+                  identifier: echo
+                  timeout: 1m
+                  spec:
+                    shell: Bash
+                    onDelegate: true
+                    source:
+                      type: Inline
+                      spec:
+                        script: echo "hello from <+pipeline.name>"
+"""
+
+with DAG(
+    dag_id="harness_bootstrap_project",
+    description="Bootstrap a Harness project: org, project, connector, secret, service, env, infra, pipeline",
+    schedule=None,
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    params={"org_id": "platform_demo", "project_id": "team_demo"},
+    default_args={"harness_conn_id": "harness_default"},
+    tags=["harness", "example"],
+) as dag:
+    org = HarnessApplyResourceOperator(
+        task_id="org",
+        spec={"kind": "organization", "spec": {"identifier": ORG, "name": ORG, "description": "Demo"}},
+    )
+    project = HarnessApplyResourceOperator(
+        task_id="project",
+        spec={
+            "kind": "project",
+            "org_id": ORG,
+            "spec": {"identifier": PROJECT, "name": PROJECT, "color": "#0063F7", "modules": ["CD", "CI"]},
+        },
+    )
+    in_project = {"org_id": ORG, "project_id": PROJECT}
+    connector = HarnessApplyResourceOperator(task_id="connector", spec=CONNECTOR, **in_project)
+    secret = HarnessApplySecretOperator(
+        task_id="secret",
+        spec={
+            "kind": "secret",
+            "spec": {"identifier": "db_password", "name": "DB password", "type": "SecretText"},
+        },
+        value_from={"env": SECRET_ENV},
+        **in_project,
+    )
+    service = HarnessApplyResourceOperator(task_id="service", spec=SERVICE, **in_project)
+    environment = HarnessApplyResourceOperator(task_id="environment", spec=ENVIRONMENT, **in_project)
+    infrastructure = HarnessApplyResourceOperator(task_id="infrastructure", spec=INFRASTRUCTURE, **in_project)
+    pipeline = HarnessApplyResourceOperator(task_id="pipeline", spec=PIPELINE, **in_project)
+    inventory = HarnessListResourcesOperator(
+        task_id="list_services", kind="service", identifiers_only=True, **in_project
+    )
+
+    def delete(kind: str, identifier: str, **where: str) -> HarnessDeleteResourceOperator:
+        return HarnessDeleteResourceOperator(
+            task_id=f"delete_{kind}", kind=kind, identifier=identifier, **{**in_project, **where}
+        )
+
+    teardown = [
+        delete("pipeline", "hello"),
+        delete("infrastructure", "dev_k8s", environment_id="dev"),
+        delete("environment", "dev"),
+        delete("service", "web"),
+        delete("secret", "db_password"),
+        delete("connector", "dev_cluster"),
+        HarnessDeleteResourceOperator(
+            task_id="delete_project", kind="project", identifier=PROJECT, org_id=ORG
+        ),
+        HarnessDeleteResourceOperator(task_id="delete_organization", kind="organization", identifier=ORG),
+    ]
+
+    bootstrap = [org, project, [connector, secret], service, environment, infrastructure, pipeline]
+    chain(*bootstrap, inventory, *teardown)
