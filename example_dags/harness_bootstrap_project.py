@@ -130,8 +130,9 @@ with DAG(
             "spec": {"identifier": PROJECT, "name": PROJECT, "color": "#0063F7", "modules": ["CD", "CI"]},
         },
     )
-    in_project = {"org_id": ORG, "project_id": PROJECT}
-    connector = HarnessApplyResourceOperator(task_id="connector", spec=CONNECTOR, **in_project)
+    connector = HarnessApplyResourceOperator(
+        task_id="connector", spec=CONNECTOR, org_id=ORG, project_id=PROJECT
+    )
     secret = HarnessApplySecretOperator(
         task_id="secret",
         spec={
@@ -139,19 +140,31 @@ with DAG(
             "spec": {"identifier": "db_password", "name": "DB password", "type": "SecretText"},
         },
         value_from={"env": SECRET_ENV},
-        **in_project,
+        org_id=ORG,
+        project_id=PROJECT,
     )
-    service = HarnessApplyResourceOperator(task_id="service", spec=SERVICE, **in_project)
-    environment = HarnessApplyResourceOperator(task_id="environment", spec=ENVIRONMENT, **in_project)
-    infrastructure = HarnessApplyResourceOperator(task_id="infrastructure", spec=INFRASTRUCTURE, **in_project)
-    pipeline = HarnessApplyResourceOperator(task_id="pipeline", spec=PIPELINE, **in_project)
+    service = HarnessApplyResourceOperator(task_id="service", spec=SERVICE, org_id=ORG, project_id=PROJECT)
+    environment = HarnessApplyResourceOperator(
+        task_id="environment", spec=ENVIRONMENT, org_id=ORG, project_id=PROJECT
+    )
+    infrastructure = HarnessApplyResourceOperator(
+        task_id="infrastructure", spec=INFRASTRUCTURE, org_id=ORG, project_id=PROJECT
+    )
+    pipeline = HarnessApplyResourceOperator(task_id="pipeline", spec=PIPELINE, org_id=ORG, project_id=PROJECT)
     inventory = HarnessListResourcesOperator(
-        task_id="list_services", kind="service", identifiers_only=True, **in_project
+        task_id="list_services", kind="service", identifiers_only=True, org_id=ORG, project_id=PROJECT
     )
 
-    def delete(kind: str, identifier: str, **where: str) -> HarnessDeleteResourceOperator:
+    def delete(
+        kind: str, identifier: str, environment_id: str | None = None
+    ) -> HarnessDeleteResourceOperator:
         return HarnessDeleteResourceOperator(
-            task_id=f"delete_{kind}", kind=kind, identifier=identifier, **{**in_project, **where}
+            task_id=f"delete_{kind}",
+            kind=kind,
+            identifier=identifier,
+            org_id=ORG,
+            project_id=PROJECT,
+            environment_id=environment_id,
         )
 
     teardown = [
@@ -167,5 +180,5 @@ with DAG(
         HarnessDeleteResourceOperator(task_id="delete_organization", kind="organization", identifier=ORG),
     ]
 
-    bootstrap = [org, project, [connector, secret], service, environment, infrastructure, pipeline]
-    chain(*bootstrap, inventory, *teardown)
+    chain(org, project, [connector, secret], service, environment, infrastructure, pipeline, inventory)
+    chain(inventory, *teardown)

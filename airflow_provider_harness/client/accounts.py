@@ -47,6 +47,8 @@ def check_access(client: HarnessClient) -> str:
     try:
         client.send(access_check_call(config))
     except HarnessNotFoundError as exc:
+        if not exc.code or not (config.org_id or config.project_id):
+            raise  # no such endpoint (wrong URL): the error's own hint says so
         if config.project_id:
             what = f"default project {config.org_id or 'default'}/{config.project_id}"
             fields = "'org_id'/'project_id' (or HARNESS_ORG_ID/HARNESS_PROJECT_ID)"

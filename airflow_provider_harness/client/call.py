@@ -132,7 +132,7 @@ class ApiCall(Generic[T]):
     path: str
     params: Mapping[str, Any] = field(default_factory=dict)
     json: Any = None
-    content: str | None = None
+    content: str | bytes | None = None
     content_type: str | None = None
     account: AccountPlacement = "query"
     response: ResponseKind = "envelope"

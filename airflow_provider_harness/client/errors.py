@@ -199,7 +199,7 @@ def body_kind(text: str) -> str:
     stripped = text.strip()
     if not stripped:
         return "empty"
-    if stripped[0] in "{[\"":
+    if stripped[0] in '{["':
         try:
             json.loads(stripped)
             return "json"
@@ -246,10 +246,13 @@ def parse_error_body(text: str) -> tuple[str | None, str | None, str | None, Map
         body.get("title"),
     )
     raw_code = body.get("code")
-    code = _first(raw_code) if isinstance(raw_code, str) else None
-    if code is None and raw_code is None:
-        code = _first(body.get("name"))  # goa: {"name": "not_found", "id": "...", "message": ...}
-    return message, code, _first(body.get("correlationId"), body.get("id")), body
+    code = _first(raw_code) if isinstance(raw_code, str) else None  # Dropwizard's code is the HTTP status
+    correlation_id = _first(body.get("correlationId"))
+    goa = "name" in body and any(key in body for key in ("fault", "temporary", "timeout"))
+    if goa:  # IaCM: {"name": "not_found", "id": "...", "message": ..., "temporary": ..., "fault": ...}
+        code = code or _first(body.get("name"))
+        correlation_id = correlation_id or _first(body.get("id"))
+    return message, code, correlation_id, body
 
 
 def classify(http_status: int | None, code: str | None) -> type[HarnessError]:
@@ -325,7 +328,9 @@ def error_from_response(
             else "The API key lacks a permission this call needs in this scope"
         )
     elif cls is HarnessRateLimitError:
-        message = f"Harness rate limit hit: {message or 'too many requests'}"
+        # The edge's 429 page (HTML, often titled just "429") says nothing more than the status does.
+        detail = message if message and kind != "html" else "too many requests"
+        message = f"Harness rate limit hit: {detail}"
         hint = RATE_LIMIT_HINT
     elif cls is HarnessServerError and not code:
         if kind == "html":

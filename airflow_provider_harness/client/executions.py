@@ -722,6 +722,10 @@ def latest_execution_id_call(scope: Scope, execution_id: str, pipeline_id: str) 
 # ---------------------------------------------------------------------------------------------------
 
 
+#: Modules with their own section in the Harness UI; others (``pms`` for Custom-stage pipelines) use ``cd``.
+UI_MODULES = frozenset({"cd", "ci", "sto", "cf", "iacm", "chaos", "idp", "ssca", "cv", "ce", "code", "sei"})
+
+
 def execution_url(
     config: HarnessConfig,
     *,
@@ -741,9 +745,8 @@ def execution_url(
     base = config.base_url
     if base.endswith("/gateway"):
         base = base[: -len("/gateway")]
-    parts = [
-        quote(str(p), safe="") for p in (config.account_id, module or "cd", org_id, project_id, pipeline_id)
-    ]
+    ui_module = module.lower() if module and module.lower() in UI_MODULES else "cd"
+    parts = [quote(str(p), safe="") for p in (config.account_id, ui_module, org_id, project_id, pipeline_id)]
     account, mod, org, project, pipeline = parts
     return (
         f"{base}/ng/#/account/{account}/{mod}/orgs/{org}/projects/{project}/pipelines/{pipeline}"

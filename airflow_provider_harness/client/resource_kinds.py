@@ -180,6 +180,8 @@ class ResourceKind:
     git_create: frozenset[str] = frozenset()
     git_update: frozenset[str] = frozenset()
     git_delete: frozenset[str] = frozenset()
+    #: Whether Harness's ``forceDelete`` query option exists for this kind.
+    force_delete: bool = False
     #: Fields not compared by apply (Harness fills them itself, e.g. a project's deprecated ``modules``).
     ignored_fields: frozenset[str] = frozenset()
     #: Fields compared as a whole (a removed tag is a change); other mappings compare as "desired subset".
@@ -348,6 +350,7 @@ RESOURCE_KINDS: dict[str, ResourceKind] = {
         ),
         ResourceKind(
             name="service",
+            force_delete=True,
             title="Service",
             scopes=("account", "org", "project"),
             default_scope="project",
@@ -367,6 +370,7 @@ RESOURCE_KINDS: dict[str, ResourceKind] = {
         ),
         ResourceKind(
             name="environment",
+            force_delete=True,
             title="Environment",
             aliases=("env",),
             scopes=("account", "org", "project"),
@@ -400,6 +404,7 @@ RESOURCE_KINDS: dict[str, ResourceKind] = {
         ),
         ResourceKind(
             name="infrastructure",
+            force_delete=True,
             title="Infrastructure definition",
             aliases=("infrastructureDefinition", "infrastructure_definition", "infra"),
             scopes=("account", "org", "project"),
@@ -434,6 +439,7 @@ RESOURCE_KINDS: dict[str, ResourceKind] = {
         ),
         ResourceKind(
             name="connector",
+            force_delete=True,
             title="Connector",
             scopes=("account", "org", "project"),
             default_scope="project",
@@ -453,6 +459,7 @@ RESOURCE_KINDS: dict[str, ResourceKind] = {
         ),
         ResourceKind(
             name="secret",
+            force_delete=True,
             title="Secret",
             scopes=("account", "org", "project"),
             default_scope="project",

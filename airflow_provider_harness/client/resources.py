@@ -323,11 +323,20 @@ def delete_call(
     *,
     parent: str | None = None,
     git: Mapping[str, Any] | None = None,
+    force: bool = False,
 ) -> ApiCall[bool]:
-    """DELETE a resource; parses Harness's ``data: true|false``."""
+    """DELETE a resource; parses Harness's ``data: true|false``.
+
+    ``force`` sends Harness's ``forceDelete=true`` (delete although other entities reference it; Harness
+    allows it only when the account setting is on) for the kinds that take it.
+    """
     kind = resource_kind(kind)
     identifier = _id(kind, identifier)
     params = {**_check_scope(kind, scope), **_parent_params(kind, parent), **_git_params(kind, "delete", git)}
+    if force:
+        if not kind.force_delete:
+            raise ValueError(f"force_delete: Harness has no forced delete for {kind.a}; drop it")
+        params["forceDelete"] = True
     return ApiCall(
         "DELETE",
         kind.path(identifier),
@@ -502,18 +511,7 @@ class SecretValue:
         raise TypeError("Secret values cannot be pickled or serialized")
 
 
-class _Latin1Body(str):
-    """Binary request bytes carried in ``ApiCall.content`` (a ``str``): encodes back to the same bytes.
-
-    The transport sends ``call.content.encode()``; until ``ApiCall.content`` accepts bytes, this keeps a
-    multipart body (which may hold binary file content) byte-exact.
-    """
-
-    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
-        return str.encode(self, "latin-1")
-
-
-def _multipart(spec_json: str, value: SecretValue | None) -> tuple[str, str]:
+def _multipart(spec_json: str, value: SecretValue | None) -> tuple[bytes, str]:
     """Build a ``multipart/form-data`` body with ``spec`` (JSON) and, optionally, ``file``."""
     import httpx
 
@@ -521,7 +519,7 @@ def _multipart(spec_json: str, value: SecretValue | None) -> tuple[str, str]:
     if value is not None:
         files["file"] = (value.file_name, value.reveal_bytes(), "application/octet-stream")
     request = httpx.Request("POST", "http://multipart.invalid/", files=files)
-    return _Latin1Body(request.read().decode("latin-1")), request.headers["content-type"]
+    return request.read(), request.headers["content-type"]
 
 
 def secret_file_call(
@@ -730,13 +728,24 @@ def get(client: HarnessClient, ref: ResourceRef, *, git: Mapping[str, Any] | Non
         return None
 
 
-def delete(client: HarnessClient, ref: ResourceRef, *, git: Mapping[str, Any] | None = None) -> bool:
-    """Delete; ``True`` when deleted, ``False`` when it was already gone. A refusal raises Harness's error."""
+def delete(
+    client: HarnessClient, ref: ResourceRef, *, git: Mapping[str, Any] | None = None, force: bool = False
+) -> bool:
+    """Delete; ``True`` when deleted, ``False`` when it was already gone. A refusal raises Harness's error.
+
+    An input set, trigger or infrastructure whose pipeline / environment is gone is gone too (Harness
+    answers ``INVALID_REQUEST`` about the parent rather than not-found about the child).
+    """
     assert ref.identifier
+    call = delete_call(ref.kind, ref.scope, ref.identifier, parent=ref.parent, git=git, force=force)
     try:
-        deleted = client.send(delete_call(ref.kind, ref.scope, ref.identifier, parent=ref.parent, git=git))
+        deleted = client.send(call)
     except HarnessNotFoundError:
         return False
+    except HarnessInvalidRequestError:
+        if _parent_missing(client, ref):
+            return False
+        raise
     if not deleted:
         raise HarnessInvalidRequestError(
             f"Harness did not delete {ref.describe()} (it answered false)",
@@ -744,6 +753,13 @@ def delete(client: HarnessClient, ref: ResourceRef, *, git: Mapping[str, Any] | 
             path=ref.kind.path(ref.identifier),
         )
     return True
+
+
+def _parent_missing(client: HarnessClient, ref: ResourceRef) -> bool:
+    if ref.kind.parent is None or not ref.parent:
+        return False
+    parent_kind = resource_kind(ref.kind.parent.what)
+    return get(client, ResourceRef(parent_kind, ref.scope, ref.parent)) is None
 
 
 def list_resources(
@@ -866,22 +882,23 @@ def parse_spec(
     scope: str | None = None,
     org_id: str | None = None,
     project_id: str | None = None,
-    parent: str | None = None,
+    pipeline_id: str | None = None,
+    environment_id: str | None = None,
     git: Mapping[str, Any] | None = None,
     source_name: str = "spec",
 ) -> ResourceSpec:
     """Validate a spec (YAML text or mapping) into a :class:`ResourceSpec`; ``ValueError`` before any request.
 
-    Arguments (``org_id``, ``project_id``, ``parent`` ...) fill what the spec leaves out; connection defaults
-    fill the rest. ``kind`` (when given) must match the spec's kind.
+    Arguments (``org_id``, ``project_id``, ``pipeline_id`` for input sets and triggers, ``environment_id``
+    for infrastructures) fill what the spec leaves out; connection defaults fill the rest. ``kind`` (when
+    given) must match the spec's kind.
     """
     text: str | None = source if isinstance(source, str) else None
     doc = load_yaml(source, source_name) if isinstance(source, str) else source
     if not isinstance(doc, Mapping) or not doc:
         raise ValueError(
             f"{source_name}: expected a Harness document (one top key such as 'pipeline:' or 'connector:') "
-            "or "
-            f"a mapping with 'kind:' and 'spec:', got {type(doc).__name__}"
+            f"or a mapping with 'kind:' and 'spec:', got {type(doc).__name__}"
         )
     top: Mapping[str, Any] = {}
     if "kind" in doc:
@@ -927,10 +944,16 @@ def parse_spec(
     git_options.update(git or {})
     check_git_options(spec_kind, git_options)
     parent_arg = spec_kind.parent.arg if spec_kind.parent else None
-    for other in ("pipeline_id", "environment_id"):
-        if top.get(other) is not None and other != parent_arg:
+    arguments = {"pipeline_id": pipeline_id, "environment_id": environment_id}
+    for other in arguments:
+        if other == parent_arg:
+            continue
+        if top.get(other) is not None:
             raise ValueError(f"{source_name}.{other}: {spec_kind.a} does not take {other}; drop it")
+        if arguments[other]:
+            raise ValueError(f"{other}: {spec_kind.a} does not take {other}; drop it")
     parent_from_top = top.get(parent_arg) if parent_arg else None
+    parent = arguments[parent_arg] if parent_arg else None
     where = {
         "scope": scope,
         "org_id": _agree("org_id", ("spec org_id", top.get("org_id")), ("org_id", org_id)),

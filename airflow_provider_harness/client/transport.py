@@ -62,7 +62,6 @@ _NOT_SENT_ERRORS: tuple[type[Exception], ...] = (
 _TLS_MARKERS = ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed", "SSLError", "WRONG_VERSION_NUMBER")
 
 
-
 class _RedactUrlSecrets(logging.Filter):
     """Redacts secrets that travel in URLs (webhook tokens, ``ApiCall.secrets``) from httpx's own log
     lines (``HTTP Request: POST https://…/webhook/custom/<token>/v3``), which reach task logs."""
@@ -207,7 +206,7 @@ def build_request(config: HarnessConfig, call: ApiCall[Any]) -> httpx.Request:
             headers["Harness-Account"] = config.account_id
     content: bytes | None = None
     if call.content is not None:
-        content = call.content.encode()
+        content = call.content if isinstance(call.content, bytes) else call.content.encode()
         headers["Content-Type"] = call.content_type or "application/yaml"
     elif call.json is not None:
         content = json.dumps(call.json).encode()

@@ -118,13 +118,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         faults = [json.loads(spec) for spec in args.fault]
     except json.JSONDecodeError as exc:
         raise SystemExit(f"--fault expects JSON: {exc}") from None
+    from airflow_provider_harness.emulator.app import StartupError
     from airflow_provider_harness.emulator.server import serve
 
     try:
         serve(settings, faults)
     except KeyboardInterrupt:
         pass
-    except OSError as exc:
+    except (OSError, StartupError, ValueError) as exc:
         print(f"cannot start the emulator: {exc}", file=sys.stderr)
         return 1
     return 0

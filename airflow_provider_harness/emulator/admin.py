@@ -1,29 +1,21 @@
 """Admin endpoints under ``/_emulator`` (a prefix real Harness never uses); no API key needed.
 
-=========================================  ======  =============================================================
-path                                       method  body / query
-=========================================  ======  =============================================================
-``/_emulator/health``                      GET     -
-``/_emulator/reset``                       POST    -  (data, faults, counters, deliveries; settings are kept)
-``/_emulator/settings``                    GET     -
-``/_emulator/settings``                    PUT     ``{"time_scale": 0.01, "rate_limit": 100, "legacy_interrupts": true, ...}``
-``/_emulator/faults``                      GET     -
-``/_emulator/faults``                      POST    ``{"kind": "error|html|rate_limit|latency|drop", "status": 503,
-                                                   "count": 3, "path_prefix": "/pipeline", "method": "GET",
-                                                   "delay_ms": 0, "skip": 0, "probability": 1.0, "body": null}``
-                                                   (or a list of those)
-``/_emulator/faults``                      DELETE  -
-``/_emulator/faults/{id}``                 DELETE  -
-``/_emulator/counters``                    GET     ``?path_prefix=&method=``
-``/_emulator/counters``                    DELETE  -
-``/_emulator/notifications``               GET     ``?eventType=&planExecutionId=``
-``/_emulator/notifications``               DELETE  -
-``/_emulator/executions``                  GET     ``?pipelineIdentifier=&status=``
-``/_emulator/executions/{id}/approve``     POST    ``{"step": "<identifier>", "comments": "..."}`` (both optional)
-``/_emulator/executions/{id}/reject``      POST    same
-``/_emulator/api-keys``                    POST    ``{"api_key": "pat.acc2.x.y", "account_id": "acc2"}``
-``/_emulator/save``                        POST    -  (write the state file now)
-=========================================  ======  =============================================================
+* ``GET /_emulator/health``
+* ``POST /_emulator/reset`` - forget data, faults, counters, deliveries (settings are kept)
+* ``GET|PUT /_emulator/settings`` - body ``{"time_scale": 0.01, "legacy_interrupts": true}``
+* ``GET|POST|DELETE /_emulator/faults`` - POST body (or a list of them)::
+
+      {"kind": "error|html|rate_limit|latency|drop", "status": 503, "count": 3,
+       "path_prefix": "/pipeline", "method": "GET", "delay_ms": 0, "skip": 0, "probability": 1.0,
+       "body": null, "content_type": null}
+
+* ``DELETE /_emulator/faults/{id}``
+* ``GET|DELETE /_emulator/counters`` - query ``path_prefix``, ``method``
+* ``GET|DELETE /_emulator/notifications`` - query ``eventType``, ``planExecutionId``
+* ``GET /_emulator/executions`` - query ``pipelineIdentifier``, ``status``
+* ``POST /_emulator/executions/{id}/approve`` and ``.../reject`` - body ``{"step": "id", "comments": "..."}``
+* ``POST /_emulator/api-keys`` - body ``{"api_key": "pat.acc2.x.y", "account_id": "acc2"}``
+* ``POST /_emulator/save`` - write the state file now
 """
 
 from __future__ import annotations

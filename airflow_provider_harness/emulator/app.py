@@ -83,16 +83,37 @@ class Emulator:
         for route in self.admin.routes():
             self.admin_router.add(route.method, route.path, route)
         self._background: list[asyncio.Task[Any]] = []
+        self._prepared = False
+
+    def prepare(self) -> None:
+        """Load the state file, or apply the seed, and create the configured projects.
+
+        Called before serving (so a broken state or seed file fails fast with a clear message) and again,
+        as a no-op, at start-up.
+        """
+        if self._prepared:
+            return
+        from airflow_provider_harness.emulator.envelopes import HarnessError
+        from airflow_provider_harness.emulator.seed import apply_seed, ensure_projects
+
+        try:
+            loaded = self.store.load()
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise StartupError(f"cannot read the state file {self.store.path}: {exc}") from exc
+        try:
+            if not loaded and self.settings.seed:
+                apply_seed(self, self.settings.seed)
+            ensure_projects(self)
+        except HarnessError as exc:
+            raise StartupError(f"cannot apply the seed: {exc.code}: {exc.message}") from exc
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise StartupError(f"cannot apply the seed {self.settings.seed!r}: {exc}") from exc
+        self._prepared = True
 
     # ---- lifecycle -------------------------------------------------------------------------------
     async def startup(self) -> None:
-        """Load persisted state (or apply the seed), resume running executions, start autosave."""
-        from airflow_provider_harness.emulator.seed import apply_seed, ensure_projects
-
-        loaded = self.store.load()
-        if not loaded and self.settings.seed:
-            apply_seed(self, self.settings.seed)
-        ensure_projects(self)
+        """Prepare the data, resume running executions and queued webhook events, start autosave."""
+        self.prepare()
         self.engine.resume_all()
         self.webhooks.resume_pending()
         if self.store.path is not None:
@@ -237,9 +258,9 @@ class Emulator:
             await _send(send, err.http_status, dumps(err.body()))
         except Exception:
             log.exception("unexpected error answering %s %s", method, path)
-            err = HarnessError.unknown()
+            unknown = HarnessError.unknown()
             with contextlib.suppress(Exception):
-                await _send(send, err.http_status, dumps(err.body()))
+                await _send(send, unknown.http_status, dumps(unknown.body()))
 
     # ---- edge behaviour --------------------------------------------------------------------------
     async def _send_429(self, send: Any) -> None:
@@ -271,6 +292,10 @@ class Emulator:
         return True
 
 
+class StartupError(RuntimeError):
+    """The state file or the seed cannot be loaded."""
+
+
 async def _send(
     send: Any,
     status: int,
@@ -291,7 +316,7 @@ async def _drop_connection(send: Any) -> None:
     transport = getattr(cycle, "transport", None)
     if transport is not None:
         transport.abort()
-        if hasattr(cycle, "disconnected"):
+        if cycle is not None and hasattr(cycle, "disconnected"):
             cycle.disconnected = True
         for _ in range(3):
             await asyncio.sleep(0)

@@ -143,19 +143,20 @@ class Runtime:
 
 
 class _StepClock:
-    """Emulated time inside one step; replays (skips) the part that ran before a restart."""
+    """Emulated time inside one step.
 
-    def __init__(self, engine: Engine, execution: Execution, offset: float, timeout: float | None) -> None:
+    ``elapsed`` is the step time at the current action boundary; ``offset`` is how much step time had
+    already passed when a restarted emulator resumed the step, so the interrupted wait is shortened.
+    """
+
+    def __init__(
+        self, engine: Engine, execution: Execution, *, elapsed: float, offset: float, timeout: float | None
+    ) -> None:
         self.engine = engine
         self.execution = execution
-        self.elapsed = 0.0
+        self.elapsed = elapsed
         self.offset = offset
         self.timeout = timeout
-
-    @property
-    def replaying(self) -> bool:
-        """True while re-walking actions that already happened before a restart."""
-        return self.elapsed < self.offset
 
     async def advance(self, seconds: float) -> None:
         target = self.elapsed + max(0.0, seconds)
@@ -484,17 +485,20 @@ class Engine:
 
     async def _run_step(self, execution: Execution, stage: Node, step: Node) -> None:
         condition = (step.spec.get("when") or {}).get("condition")
-        if step.start_ts is None and condition is not None:
-            if not evaluate_condition(condition, self.expression_lookup(execution, stage, step)):
-                now = now_ms()
-                step.status, step.start_ts, step.end_ts = "Skipped", now, now
-                step.skip_reason = "Step skipped: when condition not met"
-                self.touch(execution)
-                return
+        if (
+            step.start_ts is None
+            and condition is not None
+            and not evaluate_condition(condition, self.expression_lookup(execution, stage, step))
+        ):
+            now = now_ms()
+            step.status, step.start_ts, step.end_ts = "Skipped", now, now
+            step.skip_reason = "Step skipped: when condition not met"
+            self.touch(execution)
+            return
         await self._gate(execution)
         runtime = self.runtimes[execution.id]
         runtime.running_steps += 1
-        offset = 0.0
+        offset: float | None = None
         if step.start_ts is None:
             step.start_ts = now_ms()
         else:  # resumed after a restart: skip what already ran
@@ -503,23 +507,18 @@ class Engine:
         try:
             strategy = self._failure_strategy(stage, step)
             retries_left = int(((strategy or {}).get("spec") or {}).get("retryCount") or 0)
-            while True:
-                status, failure = await self._attempt(execution, stage, step, offset)
-                offset = 0.0
-                if (
-                    status in BROKEN_STATUSES
-                    and strategy
-                    and strategy.get("type") == "Retry"
-                    and retries_left > 0
-                ):
-                    retries_left -= 1
-                    intervals = (strategy.get("spec") or {}).get("retryIntervals") or ["1s"]
-                    self.append_log(
-                        execution, step, f"Retrying step after failure ({retries_left} retries left)"
-                    )
-                    await self.sleep(execution, parse_duration(intervals[0]))
-                    continue
-                break
+            status, failure = await self._attempt(execution, stage, step, offset)
+            while (
+                status in BROKEN_STATUSES
+                and strategy
+                and strategy.get("type") == "Retry"
+                and retries_left > 0
+            ):
+                retries_left -= 1
+                intervals = (strategy.get("spec") or {}).get("retryIntervals") or ["1s"]
+                self.append_log(execution, step, f"Retrying step after failure ({retries_left} retries left)")
+                await self.sleep(execution, parse_duration(intervals[0]))
+                status, failure = await self._attempt(execution, stage, step, None)
             if status in BROKEN_STATUSES and strategy is not None:
                 action = strategy
                 if action.get("type") == "Retry":
@@ -541,15 +540,18 @@ class Engine:
             self.refresh(execution)
 
     async def _attempt(
-        self, execution: Execution, stage: Node, step: Node, offset: float
+        self, execution: Execution, stage: Node, step: Node, offset: float | None
     ) -> tuple[str, dict[str, Any] | None]:
+        """Run one attempt of a step; ``offset`` is the step time already passed when resuming."""
         started = time.monotonic()
         step_type = step.type
         timeout_raw = step.spec.get("timeout")
         timeout = parse_duration(timeout_raw) if timeout_raw else None
         if step_type in APPROVAL_STEP_TYPES:
             return await self._approval(execution, step, timeout or DEFAULT_APPROVAL_TIMEOUT)
-        clock = _StepClock(self, execution, offset, timeout)
+        if offset is None:  # a fresh attempt, not one resumed after a restart
+            step.actions_done, step.progress = 0, 0.0
+        clock = _StepClock(self, execution, elapsed=step.progress, offset=offset or 0.0, timeout=timeout)
         step.status = "WaitStepRunning" if step_type == "Wait" else "Running"
         self.refresh(execution)
         status, failure = "Success", None
@@ -557,11 +559,14 @@ class Engine:
             if step_type == "ShellScript":
                 status, failure = await self._shell(execution, stage, step, clock)
             elif step_type == "Wait":
-                await clock.advance(parse_duration((step.spec.get("spec") or {}).get("duration", "10s")))
+                duration = parse_duration((step.spec.get("spec") or {}).get("duration", "10s"))
+                await self._run_actions(execution, step, clock, [ScriptAction("sleep", seconds=duration)])
             else:
-                if not clock.replaying:
-                    self.append_log(execution, step, f"Executing {step_type} step '{step.name}' (emulated)")
-                await clock.advance(self.settings.default_step_seconds)
+                actions = [
+                    ScriptAction("log", text=f"Executing {step_type} step '{step.name}' (emulated)"),
+                    ScriptAction("sleep", seconds=self.settings.default_step_seconds),
+                ]
+                await self._run_actions(execution, step, clock, actions)
         except _Timeout:
             self.append_log(execution, step, f"Step timed out after {timeout_raw}", level="ERROR")
             status, failure = "Expired", _failure(f"Step timed out after {timeout_raw}", "TIMEOUT_ERROR")
@@ -575,25 +580,34 @@ class Engine:
                 pass
         return status, failure
 
+    async def _run_actions(
+        self, execution: Execution, step: Node, clock: _StepClock, actions: list[ScriptAction]
+    ) -> int:
+        """Perform actions in emulated time (skipping those done before a restart); return the exit code."""
+        for index, action in enumerate(actions):
+            if index < step.actions_done:
+                if action.kind == "exit":
+                    return action.code
+                continue
+            if action.kind == "sleep":
+                await clock.advance(action.seconds)
+            elif action.kind == "log":
+                for line in action.text.split("\n"):
+                    self.append_log(execution, step, line)
+            step.actions_done, step.progress = index + 1, clock.elapsed
+            self.core.store.mark_dirty()
+            if action.kind == "exit":
+                return action.code
+        return 0
+
     async def _shell(
         self, execution: Execution, stage: Node, step: Node, clock: _StepClock
     ) -> tuple[str, dict[str, Any] | None]:
         source = (step.spec.get("spec") or {}).get("source") or {}
         script = str((source.get("spec") or {}).get("script") or "")
         script = str(resolve_expressions(script, self.expression_lookup(execution, stage, step)))
-        if not clock.replaying:
-            self.append_log(execution, step, "Executing command ...")
-        code = 0
-        for action in parse_script(script):
-            if action.kind == "sleep":
-                await clock.advance(action.seconds)
-            elif action.kind == "log":
-                if not clock.replaying:
-                    for line in action.text.split("\n"):
-                        self.append_log(execution, step, line)
-            elif action.kind == "exit":
-                code = action.code
-                break
+        actions = [ScriptAction("log", text="Executing command ..."), *parse_script(script)]
+        code = await self._run_actions(execution, step, clock, actions)
         self.append_log(
             execution,
             step,

@@ -273,7 +273,7 @@ class ExecutionApi:
         execution_id = call.params["planExecutionId"]
         execution = self.find(call, execution_id)
         stage_node = call.query("stageNodeId") or ""
-        full = call.query("renderFullBottomGraph") == "true"
+        full = (call.query("renderFullBottomGraph") or "").lower() == "true"
         key = (execution_id, stage_node, full)
         cached = self._cache.get(key)
         if cached is not None and cached[0] == execution.version:
@@ -305,8 +305,8 @@ class ExecutionApi:
         time_range = body.get("timeRange") or {}
         trigger_types = set(body.get("triggerTypes") or [])
         tag_filters = body.get("pipelineTags") or []
-        items = []
-        for execution in self.core.store.executions.values():
+        items: list[tuple[int, Execution]] = []
+        for order, execution in enumerate(self.core.store.executions.values()):
             if execution.account != call.account or execution.org != org or execution.project != project:
                 continue
             if pipeline_id and execution.pipeline_id != pipeline_id:
@@ -339,15 +339,16 @@ class ExecutionApi:
                 for f in tag_filters
             ):
                 continue
-            items.append(execution)
+            items.append((order, execution))
         field, descending = "start_ts", True
         sort = call.query_list("sort")
         if sort:
             field = _SORTABLE.get(sort[0], field)
             descending = len(sort) < 2 or sort[1].upper() != "ASC"
-        items.sort(key=lambda e: (getattr(e, field) or 0, e.created_at), reverse=descending)
-        window = items[page * size : (page + 1) * size]
-        result = spring_page(items, page=page, size=size)
+        items.sort(key=lambda item: (getattr(item[1], field) or 0, item[0]), reverse=descending)
+        executions = [execution for _, execution in items]
+        window = executions[page * size : (page + 1) * size]
+        result = spring_page(executions, page=page, size=size)
         result["content"] = [self.summary(e) for e in window]
         return result
 
@@ -413,8 +414,8 @@ class ExecutionApi:
         known = {s["identifier"] for g in groups for s in g}
         if group_index is None or any(s not in known for s in retry_stages):
             raise HarnessError.invalid_request(
-                "The execution can not be retried because the retryStagesIdentifier could not be found in any "
-                "stage Groups"
+                "The execution can not be retried because the retryStagesIdentifier could not be found "
+                "in any stage Groups"
             )
         group = groups[group_index]
         if run_all:
@@ -448,7 +449,10 @@ class ExecutionApi:
     def _retry_problem(self, execution: Execution) -> str | None:
         """Why Harness would refuse to retry this execution (``RetryInfo.errorMessage``), or ``None``."""
         if execution.retried_by is not None:
-            return "This execution is not the latest of all retried execution. You can only retry the latest execution."
+            return (
+                "This execution is not the latest of all retried execution. "
+                "You can only retry the latest execution."
+            )
         if self.core.pipelines.find(*execution.scope, execution.pipeline_id) is None:
             return f"Pipeline with the given ID: {execution.pipeline_id} does not exist or has been deleted"
         if now_ms() - execution.created_at > THIRTY_DAYS_MS:
@@ -459,6 +463,7 @@ class ExecutionApi:
                 "Aborted, Expired or ApprovalRejected executions can be retried"
             )
         record = self.core.pipelines.find(*execution.scope, execution.pipeline_id)
+        assert record is not None
         current = {
             s["identifier"]
             for g in pipeline_stage_groups(self.core.pipelines.parsed(execution.scope, record))
@@ -536,7 +541,7 @@ class ExecutionApi:
 
     # ---- service deployment status ---------------------------------------------------------------
     async def deployment_status(self, call: Call) -> Any:
-        """Where a service is deployed, from Deployment stages of executions (best reading, no public spec)."""
+        """Where a service is deployed, from the Deployment stages of executions (best reading)."""
         kind = KINDS["service"]
         resources = self.core.resources
         scope = resources.query_scope(kind, call)

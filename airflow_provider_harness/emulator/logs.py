@@ -2,7 +2,7 @@
 
 * ``GET /log-service/token?accountID=A`` with ``x-api-key`` -> plain-text token;
 * ``GET /log-service/blob?accountID=A&key=K`` -> NDJSON lines of a *finished* step (404 while running);
-* ``GET /log-service/stream?accountID=A&key=K`` -> SSE while the step runs, ending ``event: error`` / ``data: eof``;
+* ``GET /log-service/stream?accountID=A&key=K`` -> SSE while the step runs, then ``event: error``/``eof``;
 * ``POST /log-service/blob/download?accountID=A&prefix=P`` -> ``{link, status, expires, message}`` (``queued``
   on the first call, ``success`` afterwards); the link serves a zip of every key under the prefix.
 
@@ -12,6 +12,7 @@ Errors are the log service's own ``{"error_msg": "..."}`` bodies.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import io
@@ -172,10 +173,8 @@ class LogApi:
                     yield b"event: error\ndata: eof\n\n"
                     return
                 event.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(event.wait(), STREAM_POLL_SECONDS)
-                except TimeoutError:
-                    pass
                 if time.monotonic() - last_ping > PING_SECONDS:
                     last_ping = time.monotonic()
                     yield b": ping\n\n"

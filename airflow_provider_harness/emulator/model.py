@@ -91,6 +91,8 @@ class Node:
     fqn: str = ""
     skip_reason: str | None = None
     copied: bool = False  # carried over unchanged from the parent of a retry
+    actions_done: int = 0  # emulated actions (log/sleep/exit) finished, for resuming after a restart
+    progress: float = 0.0  # emulated step seconds at the last finished action
 
     @property
     def terminal(self) -> bool:

@@ -1,4 +1,4 @@
-"""Outbound pipeline notifications: ``notificationRules`` with a ``Webhook`` method get ``{"eventData": ...}``.
+"""Outbound notifications: ``notificationRules`` with a ``Webhook`` method get ``{"eventData": ...}``.
 
 Payloads follow ``harness-api.md`` §11: NON_EMPTY fields only, ``startTs``/``endTs`` in epoch **seconds**,
 ``startTime``/``endTime`` as Java ``Date.toString()`` text, ``nodeStatus`` from the node's status.  Every

@@ -44,7 +44,10 @@ YAML_KINDS: Final[dict[str, YamlKind]] = {
             name="pipeline",
             root="pipeline",
             not_found=_entity_404("Pipeline with the given ID: {id} does not exist or has been deleted."),
-            duplicate="Pipeline [{id}] under Project[{project}], Organization [{org}] already exists or has been deleted.",
+            duplicate=(
+                "Pipeline [{id}] under Project[{project}], Organization [{org}] "
+                "already exists or has been deleted."
+            ),
         ),
         YamlKind(
             name="inputSet",
@@ -169,7 +172,7 @@ class PipelineApi:
             raise YAML_KINDS["pipeline"].not_found.error(**ctx)
         now = now_ms()
         tags = pipeline.get("tags") or {}
-        record = {
+        record: dict[str, Any] = {
             "entity": {
                 "identifier": identifier,
                 "name": pipeline.get("name"),
@@ -276,7 +279,7 @@ class PipelineApi:
         name = str(body.get("name") or "").lower()
         tag_filters = body.get("pipelineTags") or []
         records = []
-        for record in self.store.list("pipeline", scope):
+        for record in self.store.items_in("pipeline", scope):
             entity = record["entity"]
             text = f"{entity['identifier']} {entity['name']}".lower()
             if search and search not in text:
@@ -327,7 +330,8 @@ class PipelineApi:
             raise HarnessError.invalid_yaml("$.inputSet.pipeline: is missing but it is required")
         if inner.get("identifier") not in (None, pipeline_id):
             raise HarnessError.invalid_request(
-                f"Pipeline identifier [{inner.get('identifier')}] in the input set does not match [{pipeline_id}]"
+                f"Pipeline identifier [{inner.get('identifier')}] in the input set "
+                f"does not match [{pipeline_id}]"
             )
         return spec
 
@@ -418,7 +422,7 @@ class PipelineApi:
         _, pipeline_id, is_scope = self._input_set_scope(call)
         search = (call.query("searchTerm") or "").lower()
         items = []
-        for record in self.store.list("inputSet", is_scope):
+        for record in self.store.items_in("inputSet", is_scope):
             entity = record["entity"]
             if search and search not in f"{entity['identifier']} {entity['name']}".lower():
                 continue
@@ -451,7 +455,7 @@ class PipelineApi:
         return {
             "inputSetTemplateYaml": dump_yaml(template) if template else "",
             "modules": [],
-            "hasInputSets": bool(self.store.list("inputSet", is_scope)),
+            "hasInputSets": bool(self.store.items_in("inputSet", is_scope)),
         }
 
     # ---- triggers --------------------------------------------------------------------------------
@@ -616,7 +620,7 @@ class PipelineApi:
         search = (call.query("searchTerm") or "").lower()
         records = [
             r
-            for r in self.store.list("trigger", trigger_scope)
+            for r in self.store.items_in("trigger", trigger_scope)
             if not search or search in f"{r['entity']['identifier']} {r['entity']['name']}".lower()
         ]
         page, size = call.query_int("page", 0), call.query_int("size", 100)

@@ -23,7 +23,8 @@
 >>> merged, missing = merge_runtime_inputs(pipeline, None)
 >>> missing
 ['pipeline.variables.tag']
->>> merged, missing = merge_runtime_inputs(pipeline, parse_input_yaml("pipeline: {variables: [{name: tag, value: v1}]}"))
+>>> inputs = parse_input_yaml("pipeline: {variables: [{name: tag, value: v1}]}")
+>>> merged, missing = merge_runtime_inputs(pipeline, inputs)
 >>> merged["variables"][0]["value"], missing
 ('v1', [])
 """

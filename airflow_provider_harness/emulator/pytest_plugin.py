@@ -64,7 +64,11 @@ def harness_emulator_session(request: pytest.FixtureRequest) -> Iterator[Emulato
     from airflow_provider_harness.emulator.server import run_emulator
 
     option = request.config.getoption("--harness-emulator-time-scale", default=None)
-    time_scale = float(option if option is not None else request.config.getini("harness_emulator_time_scale"))
+    try:
+        ini = request.config.getini("harness_emulator_time_scale")
+    except ValueError:  # the plugin's fixtures were imported without registering the plugin
+        ini = DEFAULT_TIME_SCALE
+    time_scale = float(option if option is not None else ini or DEFAULT_TIME_SCALE)
     with run_emulator(time_scale=time_scale) as handle:
         yield handle
 

@@ -15,6 +15,7 @@ are handled.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -160,7 +161,10 @@ KINDS: Final[dict[str, ResourceKind]] = {
             not_found=_failure_404(
                 "Service with identifier [{id}] in project [{project}], org [{org}] not found"
             ),
-            duplicate="Service [{id}] under Project[{project}], Organization [{org}] in Account [{account}] already exists",
+            duplicate=(
+                "Service [{id}] under Project[{project}], Organization [{org}] in Account [{account}] "
+                "already exists"
+            ),
             fields=(
                 "identifier",
                 "orgIdentifier",
@@ -214,8 +218,8 @@ KINDS: Final[dict[str, ResourceKind]] = {
             page_style="sized",
             update_route="collection",
             not_found=_failure_404(
-                "Infrastructure with identifier [{id}] in project [{project}], org [{org}], environment [{env}] "
-                "not found"
+                "Infrastructure with identifier [{id}] in project [{project}], org [{org}], "
+                "environment [{env}] not found"
             ),
             duplicate=(
                 "Infrastructure [{id}] under Environment [{env}] Project[{project}], Organization [{org}] in "
@@ -246,7 +250,9 @@ KINDS: Final[dict[str, ResourceKind]] = {
             update_route="collection",
             not_found=_failure_404(
                 {
-                    "project": "Connector with identifier [{id}] not found in project [{project}] and org [{org}].",
+                    "project": (
+                        "Connector with identifier [{id}] not found in project [{project}] and org [{org}]."
+                    ),
                     "org": "Connector with identifier [{id}] not found in org [{org}].",
                     "account": "Connector with identifier [{id}] not found in account [{account}].",
                 }
@@ -337,7 +343,7 @@ class ResourceApi:
             item = f"{kind.path}/{{{kind.id_param}}}"
             routes += [
                 Route("POST", kind.path, self._bind(self.create, kind)),
-                Route("GET", kind.path, self._bind(self.list, kind)),
+                Route("GET", kind.path, self._bind(self.list_entities, kind)),
                 Route("GET", item, self._bind(self.get, kind)),
                 Route("DELETE", item, self._bind(self.delete, kind)),
             ]
@@ -349,10 +355,12 @@ class ResourceApi:
                 routes.append(Route("PUT", f"{kind.path}/upsert", self._bind(self.upsert, kind)))
         routes += [
             Route("POST", "/ng/api/connectors/testConnection/{identifier}", self.test_connection),
-            Route("POST", "/ng/api/connectors/listV2", self._bind(self.list, KINDS["connector"])),
+            Route("POST", "/ng/api/connectors/listV2", self._bind(self.list_entities, KINDS["connector"])),
             Route("GET", "/ng/api/connectors/validateUniqueIdentifier", self.connector_unique),
-            Route("POST", "/ng/api/v2/secrets/list", self._bind(self.list, KINDS["secret"])),
+            Route("POST", "/ng/api/v2/secrets/list", self._bind(self.list_entities, KINDS["secret"])),
             Route("GET", "/ng/api/v2/secrets/validateUniqueIdentifier/{identifier}", self.secret_unique),
+            Route("POST", "/ng/api/v2/secrets/files", self.create_file_secret),
+            Route("PUT", "/ng/api/v2/secrets/files/{identifier}", self.update_file_secret),
         ]
         return routes
 
@@ -369,12 +377,13 @@ class ResourceApi:
         """The scope tuple from ``orgIdentifier``/``projectIdentifier``(/``environmentIdentifier``) query."""
         org = call.query("orgIdentifier") or None
         project = call.query("projectIdentifier") or None
-        return self._scope(kind, call.account, org, project, call.query("environmentIdentifier"))
+        return self.scope_for(kind, call.account, org, project, call.query("environmentIdentifier"))
 
     @staticmethod
-    def _scope(
+    def scope_for(
         kind: ResourceKind, account: str, org: str | None, project: str | None, env: str | None
     ) -> tuple[str, ...]:
+        """The store scope of an entity of ``kind`` (``org`` defaults to ``default`` for projects)."""
         if kind.level == "account":
             return (account,)
         if kind.level == "org":
@@ -508,7 +517,7 @@ class ResourceApi:
         else:
             org = entity.get("orgIdentifier") or None
             project = entity.get("projectIdentifier") or None
-        return self._scope(kind, account, org, project, entity.get("environmentRef"))
+        return self.scope_for(kind, account, org, project, entity.get("environmentRef"))
 
     # ---- shared create/update (HTTP handlers and seeding) ----------------------------------------
     def save(
@@ -705,9 +714,9 @@ class ResourceApi:
         self.store.delete(kind.name, scope, identifier)
         return True
 
-    async def list(self, kind: ResourceKind, call: Call) -> Any:
+    async def list_entities(self, kind: ResourceKind, call: Call) -> Any:
         scope = self.query_scope(kind, call)
-        records = self.store.list(kind.name, scope)
+        records = self.store.items_in(kind.name, scope)
         if kind.name == "organization":
             records = [self.default_org(call.account), *records]
         search = (call.query("searchTerm") or "").lower()
@@ -794,6 +803,41 @@ class ResourceApi:
             "taskId": self.core.ids.uuid(),
         }
 
+    # ---- file secrets (multipart: ``spec`` JSON + ``file``) -----------------------------------------
+    async def _file_secret(self, call: Call, *, create: bool) -> Any:
+        kind = KINDS["secret"]
+        parts = parse_multipart(await call.body(), call.header("content-type") or "")
+        if "spec" not in parts:
+            raise HarnessError.validation([("spec", "must not be null")])
+        try:
+            spec = json.loads(parts["spec"].decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise HarnessError.invalid_request("Unable to process JSON in the spec part") from None
+        entity = self._entity_from_body(kind, spec)
+        entity = {**entity, "type": entity.get("type") or "SecretFile"}
+        path_id = call.params.get("identifier")
+        if path_id is not None:
+            if _blank(entity.get("identifier")):
+                entity["identifier"] = path_id
+            elif entity["identifier"] != path_id:
+                raise HarnessError.invalid_request(
+                    "Identifiers given in path param and request body don't match."
+                )
+        scope = self._create_scope(kind, call, entity)
+        record = self.save(kind, scope, entity, create=create)
+        if "file" in parts:  # the content itself is never kept: only its digest
+            record["valueSha256"] = hashlib.sha256(parts["file"]).hexdigest()
+            self.store.mark_dirty()
+        elif create:
+            raise HarnessError.validation([("file", "must not be null")])
+        return self.render(kind, record)
+
+    async def create_file_secret(self, call: Call) -> Any:
+        return await self._file_secret(call, create=True)
+
+    async def update_file_secret(self, call: Call) -> Any:
+        return await self._file_secret(call, create=False)
+
     async def connector_unique(self, call: Call) -> Any:
         identifier = call.query("identifier") or ""
         return self.store.get("connector", self.query_scope(KINDS["connector"], call), identifier) is None
@@ -801,3 +845,29 @@ class ResourceApi:
     async def secret_unique(self, call: Call) -> Any:
         identifier = call.params["identifier"]
         return self.store.get("secret", self.query_scope(KINDS["secret"], call), identifier) is None
+
+
+def parse_multipart(body: bytes, content_type: str) -> dict[str, bytes]:
+    """The named parts of a ``multipart/form-data`` body (stdlib parser; no python-multipart needed).
+
+    >>> body = b'--b\\r\\nContent-Disposition: form-data; name="spec"\\r\\n\\r\\n{}\\r\\n--b--\\r\\n'
+    >>> parse_multipart(body, "multipart/form-data; boundary=b")
+    {'spec': b'{}'}
+    """
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    if not content_type.lower().startswith("multipart/form-data") or "boundary=" not in content_type:
+        raise HarnessError(
+            "MEDIA_NOT_SUPPORTED", "HTTP 415 Unsupported Media Type: expected multipart/form-data"
+        )
+    message = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+    )
+    parts: dict[str, bytes] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            parts[name] = payload
+    return parts

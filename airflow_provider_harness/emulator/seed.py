@@ -51,7 +51,7 @@ def _shell_step(identifier: str, script: str) -> dict[str, Any]:
 
 
 def _pipeline(identifier: str, project: str, stages: list[dict[str, Any]], **extra: Any) -> str:
-    body = {
+    body: dict[str, Any] = {
         "name": identifier,
         "identifier": identifier,
         "projectIdentifier": project,
@@ -179,7 +179,7 @@ def apply_seed(core: Emulator, seed: str | dict[str, Any]) -> None:
             entity = dict(entity)
             org = entity.get("orgIdentifier") or None
             project = entity.get("projectIdentifier") or None
-            scope = core.resources._scope(kind, account, org, project, entity.get("environmentRef"))
+            scope = core.resources.scope_for(kind, account, org, project, entity.get("environmentRef"))
             if kind.name == "project":
                 entity.setdefault("orgIdentifier", DEFAULT_ORG)
             core.resources.save(kind, scope, entity, create=True)

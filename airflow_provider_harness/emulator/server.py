@@ -84,6 +84,7 @@ def serve(settings: EmulatorSettings, faults: list[dict[str, Any]] | None = None
     sock = bind_socket(settings.host, settings.port)
     settings.port = sock.getsockname()[1]
     app = Emulator(settings)
+    app.prepare()
     for fault in faults or []:
         app.faults.add(fault)
     print(
@@ -256,7 +257,7 @@ class EmulatorHandle:
         return result
 
     def request_count(self, path_prefix: str = "", method: str | None = None) -> int:
-        """How many requests matched (e.g. ``request_count("/pipeline/api/pipelines/execution/v2", "GET")``)."""
+        """How many requests matched, e.g. ``request_count("/pipeline/api/pipelines/execution", "GET")``."""
         return sum(self.request_counts(path_prefix, method).values())
 
     def clear_counters(self) -> None:
@@ -500,6 +501,11 @@ def _run_thread(settings: EmulatorSettings, startup_timeout: float) -> Iterator[
     sock = bind_socket(settings.host, settings.port)
     settings.port = sock.getsockname()[1]
     app = Emulator(settings)
+    try:
+        app.prepare()
+    except Exception:
+        sock.close()
+        raise
     server = uvicorn.Server(_uvicorn_config(app, settings, loop="none"))
     failure: list[BaseException] = []
 

@@ -7,8 +7,8 @@ Secret values never reach this module: the secrets handler stores only a SHA-256
 >>> store.put("connector", ("acc", "default", "p"), "c1", {"entity": {"identifier": "c1"}})
 >>> store.get("connector", ("acc", "default", "p"), "c1")["entity"]["identifier"]
 'c1'
->>> store.next_run_sequence("acc", "default", "p", "pipe"), store.next_run_sequence("acc", "default", "p", "pipe")
-(1, 2)
+>>> [store.next_run_sequence("acc", "default", "p", "pipe") for _ in range(2)]
+[1, 2]
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class Store:
         self.mark_dirty()
         return True
 
-    def list(self, kind: str, scope: Scope) -> list[dict[str, Any]]:
+    def items_in(self, kind: str, scope: Scope) -> list[dict[str, Any]]:
         """Records of one kind directly in ``scope`` (not in child scopes), in creation order."""
         return list(self.resources.get(kind, {}).get(scope_key(scope), {}).values())
 

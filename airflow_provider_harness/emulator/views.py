@@ -1,7 +1,7 @@
-"""JSON views of executions: execute response, execution summary with ``layoutNodeMap``, execution graph.
+"""JSON views of executions: execute response, summary with ``layoutNodeMap``, execution graph.
 
-Shapes follow ``harness-api.md`` §5.1 and §6.1 (``PipelineExecutionSummaryDTO`` and ``PipelineExecutionDetailDTO``
-are NON_NULL, so ``None`` fields are left out).
+Shapes follow ``harness-api.md`` §5.1 and §6.1 (``PipelineExecutionSummaryDTO`` and
+``PipelineExecutionDetailDTO`` are NON_NULL, so ``None`` fields are left out).
 """
 
 from __future__ import annotations
@@ -296,7 +296,10 @@ class _GraphBuilder:
             stage, "NG_SECTION_WITH_ROLLBACK_INFO", identifier="execution", name="Execution"
         )
         section.update(
-            {"uuid": section_id, "setupId": f"exec{stage.setup_id}", "baseFqn": f"{stage.fqn}.spec.execution"}
+            uuid=section_id,
+            setupId=f"exec{stage.setup_id}",
+            baseFqn=f"{stage.fqn}.spec.execution",
+            logBaseKey=f"{stage.log_key}/level3:spec/level4:execution",
         )
         self.add(section_id, section, heads[:1], [])
 

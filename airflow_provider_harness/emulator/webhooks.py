@@ -146,7 +146,10 @@ class WebhookApi:
         first_pipeline = candidates[0][0][3]
         return {
             "eventCorrelationId": event_id,
-            "apiUrl": f"{base}/gateway/pipeline/api/webhook/triggerExecutionDetails/{event_id}?accountIdentifier={account}",
+            "apiUrl": (
+                f"{base}/gateway/pipeline/api/webhook/triggerExecutionDetails/{event_id}"
+                f"?accountIdentifier={account}"
+            ),
             "uiUrl": (
                 f"{base}/ng/#/account/{account}/cd/orgs/{org}/projects/{project}/deployments"
                 f"?pipelineIdentifier={first_pipeline}&page=0"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import replace
 from functools import cached_property
@@ -161,6 +162,21 @@ def config_from_connection(conn: Any, conn_id: str) -> HarnessConfig:
         raise ValueError(text) from None
 
 
+def _for_cli_console(message: str) -> str:
+    """Escape rich markup when ``airflow connections test`` will print ``message``.
+
+    That command prints the message through rich markup: Harness messages such as ``identifier [nope]``
+    would lose ``[nope]`` and a ``[/x]`` would crash the command. The UI shows the message verbatim.
+    """
+    if sys.argv[1:3] != ["connections", "test"]:
+        return message
+    try:
+        from rich.markup import escape
+    except ImportError:  # pragma: no cover - rich is an Airflow dependency
+        return message
+    return escape(message)
+
+
 def _mask(config: HarnessConfig) -> None:
     """Register the config's secrets (API key, proxy password) with Airflow's log masker."""
     for value in config.secret_values():
@@ -297,5 +313,7 @@ class HarnessHook(BaseHook):
             with HarnessClient(quick, retry) as client:
                 message = accounts.check_access(client)
         except (HarnessError, ValueError) as exc:
-            return False, str(exc)
-        return True, f"Connected to Harness at {config.base_url}, account {config.account_id}: {message}"
+            return False, _for_cli_console(str(exc))
+        return True, _for_cli_console(
+            f"Connected to Harness at {config.base_url}, account {config.account_id}: {message}"
+        )

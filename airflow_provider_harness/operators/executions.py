@@ -261,6 +261,8 @@ class _HarnessExecutionOperator(BaseOperator):
 
     operator_extra_links = (HarnessExecutionLink(),)
     ui_color = "#e8f4fd"
+    #: Seconds between searches for an execution whose start call ended ambiguously (plan creation lag).
+    marker_search_delays: tuple[float, ...] = (2.0, 4.0, 8.0)
 
     def __init__(
         self,
@@ -459,7 +461,8 @@ class _HarnessExecutionOperator(BaseOperator):
             self.log.warning(
                 "Harness may have started the execution (%s); looking for it by marker %r", exc, marker
             )
-            for attempt in range(3):
+            for delay in (0.0, *self.marker_search_delays):
+                time.sleep(delay)
                 try:
                     found = find_marked_execution(
                         self.client,
@@ -474,7 +477,6 @@ class _HarnessExecutionOperator(BaseOperator):
                 if found is not None and found.execution_id not in exclude:
                     self.log.info("The execution was started after all: %s", found.execution_id)
                     return found
-                time.sleep(2.0 * (attempt + 1))
             raise HarnessExecutionError(
                 f"{exc}. No execution carrying marker {marker!r} was found, and the request was not sent "
                 "again"

@@ -261,7 +261,8 @@ class HarnessApplyResourceOperator(_HarnessResourceOperator):
             scope=self.scope or None,
             org_id=self.org_id or None,
             project_id=self.project_id or None,
-            parent=self.pipeline_id or self.environment_id or None,
+            pipeline_id=self.pipeline_id or None,
+            environment_id=self.environment_id or None,
             git=self.git or None,
             source_name=name,
         )
@@ -414,16 +415,27 @@ class HarnessListResourcesOperator(_HarnessResourceOperator):
 class HarnessDeleteResourceOperator(_HarnessResourceOperator):
     """Delete a resource. Already gone is success (logged); a delete Harness refuses fails with its message.
 
+    ``force_delete=True`` sends Harness's ``forceDelete`` (services, environments, infrastructures,
+    connectors, secrets still referenced elsewhere; the account setting must allow it).
+
     >>> HarnessDeleteResourceOperator(task_id="rm", kind="project", org_id="o", identifier="team_a").kind
     'project'
     """
 
     template_fields: Sequence[str] = (*_HarnessResourceOperator.template_fields, "identifier", "git")
 
-    def __init__(self, *, identifier: str, git: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        identifier: str,
+        git: Mapping[str, Any] | None = None,
+        force_delete: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.identifier = identifier
         self.git = git
+        self.force_delete = force_delete
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow_provider_harness.client.errors import HarnessError
@@ -431,7 +443,7 @@ class HarnessDeleteResourceOperator(_HarnessResourceOperator):
 
         ref = self._ref(self.identifier)
         try:
-            deleted = delete(self.client, ref, git=self.git)
+            deleted = delete(self.client, ref, git=self.git, force=self.force_delete)
         except HarnessError as exc:
             exc.message = f"Harness refused to delete {ref.describe()}: {exc.message}"
             exc.args = (exc.message,)

@@ -87,7 +87,7 @@ def test_normalize_base_url(raw: str, expected: str) -> None:
     "raw", ["ftp://harness.example.com", "file:///etc/passwd", "https://", "https:///gateway"]
 )
 def test_normalize_base_url_rejects(raw: str) -> None:
-    with pytest.raises(ValueError, match="^base_url: "):
+    with pytest.raises(ValueError, match=r"^base_url: "):
         normalize_base_url(raw)
 
 
@@ -143,7 +143,7 @@ class TestHarnessConfig:
             HarnessConfig(account_id="acc", api_key=Secret(key))
 
     def test_api_key_must_be_secret(self) -> None:
-        with pytest.raises(ValueError, match="^api_key: "):
+        with pytest.raises(ValueError, match=r"^api_key: "):
             HarnessConfig(account_id="acc", api_key=KEY)  # type: ignore[arg-type]
 
     def test_api_key_whitespace_stripped(self) -> None:
@@ -152,17 +152,17 @@ class TestHarnessConfig:
 
     @pytest.mark.parametrize("bad", ["pat.a.b c.d", "pat.a.b\nc", "pat.a.é.c"])
     def test_api_key_that_cannot_be_a_header_is_rejected_without_echo(self, bad: str) -> None:
-        with pytest.raises(ValueError, match="^api_key: ") as info:
+        with pytest.raises(ValueError, match=r"^api_key: ") as info:
             make(api_key=Secret(bad))
         assert bad not in str(info.value)
 
     @pytest.mark.parametrize("timeout", [0, -1])
     def test_timeout_positive(self, timeout: float) -> None:
-        with pytest.raises(ValueError, match="^timeout: "):
+        with pytest.raises(ValueError, match=r"^timeout: "):
             make(timeout=timeout)
 
     def test_max_retries_not_negative(self) -> None:
-        with pytest.raises(ValueError, match="^max_retries: "):
+        with pytest.raises(ValueError, match=r"^max_retries: "):
             make(max_retries=-1)
         assert make(max_retries=0).max_retries == 0
 
@@ -171,7 +171,7 @@ class TestHarnessConfig:
             make(retry_base_delay=-1)
 
     def test_proxy_must_be_url(self) -> None:
-        with pytest.raises(ValueError, match="^proxy: "):
+        with pytest.raises(ValueError, match=r"^proxy: "):
             make(proxy="proxy.example.com")
         assert make(proxy="http://proxy:3128").proxy == "http://proxy:3128"
 
@@ -204,7 +204,7 @@ class TestHarnessConfig:
         changed = cfg.with_defaults(org_id="o2")
         assert (changed.org_id, changed.project_id) == ("o2", "p1")
         assert cfg.org_id == "o1"
-        with pytest.raises(ValueError, match="^project_id: "):
+        with pytest.raises(ValueError, match=r"^project_id: "):
             cfg.with_defaults(project_id="not valid")
 
 
@@ -235,7 +235,7 @@ class TestScopeParams:
             make(org_id="default").scope_params("project")
 
     def test_invalid_explicit_identifier(self) -> None:
-        with pytest.raises(ValueError, match="^org_id: 'a-b' is not a valid"):
+        with pytest.raises(ValueError, match=r"^org_id: 'a-b' is not a valid"):
             make().scope_params("org", org_id="a-b")
 
 
@@ -271,7 +271,7 @@ class TestFromEnv:
         assert (cfg.base_url, cfg.org_id, cfg.project_id) == (DEFAULT_BASE_URL, None, None)
 
     def test_missing_key(self) -> None:
-        with pytest.raises(ValueError, match="^api_key: "):
+        with pytest.raises(ValueError, match=r"^api_key: "):
             HarnessConfig.from_env({"HARNESS_ACCOUNT_ID": "acc"})
 
     def test_overrides(self) -> None:

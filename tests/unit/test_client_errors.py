@@ -295,7 +295,8 @@ CASES = [
         "",
         HarnessRateLimitError,
         "Harness rate limit hit: too many requests",
-        hint="Harness allows about 1000 API requests per minute per API key; poll less often or spread the load",
+        hint="Harness allows about 1000 API requests per minute per API key; "
+        "poll less often or spread the load",
     ),
     Case(
         "429-plain-text",
@@ -309,7 +310,15 @@ CASES = [
         429,
         "<html><head><title>429 Too Many Requests</title></head><body>rate limited</body></html>",
         HarnessRateLimitError,
-        "Harness rate limit hit: HTML page '429 Too Many Requests'",
+        "Harness rate limit hit: too many requests",
+    ),
+    Case(
+        "429-google-front-end-page",
+        429,
+        "<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n"
+        "  <title>429</title>\n  429 Too Many Requests",
+        HarnessRateLimitError,
+        "Harness rate limit hit: too many requests",
     ),
     Case(
         "502-html-from-proxy",
@@ -449,6 +458,13 @@ CASES = [
         "https://app.harness.io, or https://harness.example.com/gateway for a self-managed Harness",
     ),
     Case("409-conflict", 409, json.dumps({"message": "changed"}), HarnessConflictError, "changed"),
+    Case(
+        "json-with-entity-id-and-name-is-not-goa",
+        409,
+        json.dumps({"id": "abc", "name": "my pipeline", "message": "changed meanwhile"}),
+        HarnessConflictError,
+        "changed meanwhile",
+    ),
     Case("412-precondition", 412, "", HarnessConflictError, "Harness refused the request"),
     Case("json-string-body", 400, json.dumps("just a string"), HarnessInvalidRequestError, "just a string"),
     Case(
@@ -562,7 +578,8 @@ class TestAuthenticationHints:
             key_account="acc_a",
         )
         assert error.hint == (
-            "The API key belongs to account 'acc_a' but the connection names account 'acc_b'; fix the account "
+            "The API key belongs to account 'acc_a' but the connection names account 'acc_b'; fix "
+            "the account "
             "id or use a key of that account"
         )
 

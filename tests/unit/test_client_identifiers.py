@@ -54,10 +54,10 @@ def test_reserved_words(word: str) -> None:
 
 
 def test_reserved_words_match_reference() -> None:
-    assert RESERVED_WORDS == {
+    assert {
         "or", "and", "eq", "ne", "lt", "gt", "le", "ge", "div", "mod", "not", "null", "true", "false", "new",
         "var", "return", "step", "parallel", "stepGroup", "org", "account", "class", "shellScriptProvisioner",
-    }  # fmt: skip
+    } == RESERVED_WORDS  # fmt: skip
 
 
 @pytest.mark.parametrize("value", [None, 5, ["a"], b"abc"])

@@ -31,7 +31,8 @@ ENGINE = {
     "WAIT_STEP_RUNNING": "WaitStepRunning", "FREEZE_FAILED": "AbortedByFreeze",
     "QUEUED_LICENSE_LIMIT_REACHED": "QueuedLicenseLimitReached",
     "QUEUED_EXECUTION_CONCURRENCY_REACHED": "QueuedExecutionConcurrencyReached",
-    "QUEUED_STEP_LIMIT_REACHED": "Queued", "STARTING_QUEUED_STEP": "Queued", "UPLOAD_WAITING": "UploadWaiting",
+    "QUEUED_STEP_LIMIT_REACHED": "Queued", "STARTING_QUEUED_STEP": "Queued",
+    "UPLOAD_WAITING": "UploadWaiting",
     "QUEUED_PLAN_CREATION": "Queued", "STARTING_PLAN_CREATION": "Queued",
 }  # fmt: skip
 
@@ -52,9 +53,9 @@ def test_terminal_set_matches_reference() -> None:
 
 
 def test_sets_are_consistent() -> None:
-    assert DEFAULT_SUCCESS_STATUSES == {"Success", "IgnoreFailed"}
+    assert {"Success", "IgnoreFailed"} == DEFAULT_SUCCESS_STATUSES
     assert DEFAULT_SUCCESS_STATUSES <= TERMINAL_STATUSES
-    assert RETRYABLE_STATUSES == {"Aborted", "Failed", "Expired", "ApprovalRejected"}
+    assert {"Aborted", "Failed", "Expired", "ApprovalRejected"} == RETRYABLE_STATUSES
     assert RETRYABLE_STATUSES <= TERMINAL_STATUSES
     assert not (ABORTABLE_STATUSES & TERMINAL_STATUSES)
     assert not (WAITING_FOR_USER_STATUSES & TERMINAL_STATUSES)

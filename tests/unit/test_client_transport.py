@@ -11,8 +11,9 @@ import json
 import random
 import traceback
 from collections.abc import Callable, Iterator
-from email.utils import format_datetime
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -286,7 +287,8 @@ class TestDecode:
                 httpx.Response(200, text="<!doctype html><html><head><title>Harness</title></head></html>")
             )
         assert str(info.value) == (
-            "Harness answered HTTP 200 with an HTML page 'Harness' instead of JSON (HTTP 200, GET /x). Check the "
+            "Harness answered HTTP 200 with an HTML page 'Harness' instead of JSON (HTTP 200, GET "
+            "/x). Check the "
             "Harness URL (connection host or HARNESS_BASE_URL): it is the API address such as "
             "https://app.harness.io, or https://harness.example.com/gateway for a self-managed Harness"
         )
@@ -559,8 +561,10 @@ ONE_LINE = [
         "bad-api-key",
         BAD_KEY,
         HarnessAuthenticationError,
-        "Harness rejected the API key: Token is not valid (INVALID_TOKEN, HTTP 401, GET /ng/api/organizations/nope, "
-        "correlationId=corr-401). Check the API key (connection password or HARNESS_API_KEY) and that it is a "
+        "Harness rejected the API key: Token is not valid (INVALID_TOKEN, HTTP 401, GET "
+        "/ng/api/organizations/nope, "
+        "correlationId=corr-401). Check the API key (connection password or HARNESS_API_KEY) and "
+        "that it is a "
         "valid, unexpired key of account 'acc123'",
     ),
     (
@@ -574,7 +578,8 @@ ONE_LINE = [
         "429-storm",
         httpx.Response(429, text=""),
         HarnessRateLimitError,
-        "Harness rate limit hit: too many requests (HTTP 429, GET /ng/api/organizations/nope, after 6 attempts). "
+        "Harness rate limit hit: too many requests (HTTP 429, GET /ng/api/organizations/nope, "
+        "after 6 attempts). "
         "Harness allows about 1000 API requests per minute per API key; poll less often or spread the load",
     ),
     (
@@ -582,7 +587,8 @@ ONE_LINE = [
         httpx.Response(502, text=NGINX_502, headers={"Content-Type": "text/html"}),
         HarnessServerError,
         "Harness or a proxy in front of it answered with an HTML error page '502 Bad Gateway' (HTTP 502, "
-        "GET /ng/api/organizations/nope, after 6 attempts). The service may be down or a proxy/load balancer is "
+        "GET /ng/api/organizations/nope, after 6 attempts). The service may be down or a "
+        "proxy/load balancer is "
         "failing; try again later, and check the proxy settings if it persists",
     ),
 ]
@@ -620,7 +626,8 @@ def test_timeout_message() -> None:
     with pytest.raises(HarnessTransportError) as info:
         sync_client(script, RetryPolicy(0, 0, 0), timeout=12).send(REPEATABLE)
     assert str(info.value).startswith(
-        "Harness at https://app.harness.io did not answer within 12s (ReadTimeout) (GET /ng/api/organizations)"
+        "Harness at https://app.harness.io did not answer within 12s (ReadTimeout) (GET "
+        "/ng/api/organizations)"
     )
 
 
@@ -810,14 +817,14 @@ class TestTls:
 
     def test_ca_bundle_missing_names_field(self) -> None:
         client = HarnessClient(make_config(verify="/nonexistent/ca.pem"))
-        with pytest.raises(ValueError, match="^ca_bundle: '/nonexistent/ca.pem' does not exist"):
+        with pytest.raises(ValueError, match=r"^ca_bundle: '/nonexistent/ca\.pem' does not exist"):
             _ = client.http
 
     def test_ca_bundle_file_becomes_ssl_context(self, tmp_path: Any) -> None:
         import certifi
 
         bundle = tmp_path / "ca.pem"
-        bundle.write_text(open(certifi.where()).read())
+        bundle.write_text(Path(certifi.where()).read_text())
         verify = transport.httpx_verify(str(bundle))
         import ssl
 

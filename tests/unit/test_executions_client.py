@@ -283,7 +283,7 @@ def test_parse_started_uses_engine_vocabulary_and_retry_info() -> None:
     }
     started = executions.parse_started(data)
     assert started == executions.StartedExecution("new1", "Queued", 3, "pipe", True, "root", "old")
-    with pytest.raises(ValueError, match="planExecution.uuid"):
+    with pytest.raises(ValueError, match=r"planExecution\.uuid"):
         executions.parse_started({"planExecution": {}})
 
 

@@ -198,7 +198,9 @@ class ScriptedHarness:
                     "failureInfo": {"message": "Shell Script execution failed. Please check execution logs."}
                     if deploy_status == "Failed"
                     else {"message": ""},
-                    "logBaseKey": f"acc/pipeline/{execution.pipeline}/{execution.run_sequence}/-{execution.id}/rollout",
+                    "logBaseKey": (
+                        f"acc/pipeline/{execution.pipeline}/{execution.run_sequence}/-{execution.id}/rollout"
+                    ),
                 },
             },
         }

@@ -147,12 +147,16 @@ def test_bad_input_fails_before_any_api_call(kwargs: dict[str, Any], field: str)
 
 
 def test_cheap_import_at_dag_parse_time() -> None:
+    modules = (
+        "airflow_provider_harness.client.transport",
+        "airflow_provider_harness.client.executions",
+        "airflow_provider_harness.triggers.executions",
+        "airflow_provider_harness.emulator",
+    )
     code = (
         "import sys\n"
         "import airflow_provider_harness.operators.executions, airflow_provider_harness.sensors.executions\n"
-        "heavy = [m for m in ('airflow_provider_harness.client.transport', 'airflow_provider_harness.client.executions',"
-        " 'airflow_provider_harness.triggers.executions', 'airflow_provider_harness.emulator') if m in sys.modules]\n"
-        "print(heavy)\n"
+        f"print([m for m in {modules!r} if m in sys.modules])\n"
     )
     out = subprocess.run(
         [sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, check=True
@@ -398,7 +402,7 @@ def test_ambiguous_start_without_a_trace_fails_without_resending(monkeypatch: py
     with pytest.raises(HarnessExecutionError, match="was not sent again"):
         op.execute(make_context(FakeTaskInstance()))
     assert fake.starts() == 1
-    assert fake.count("POST", "/pipeline/api/pipelines/execution/summary") == 3
+    assert fake.count("POST", "/pipeline/api/pipelines/execution/summary") == 4  # now + after each delay
 
 
 # ---- deferrable path through the real trigger ---------------------------------------------------
@@ -583,7 +587,7 @@ def test_interrupt_operator_abort_and_refusals() -> None:
     )
     wire(pause, fake)
     with pytest.raises(
-        HarnessExecutionError, match="refused the Pause interrupt .*must be one of \\[ABORTALL\\]"
+        HarnessExecutionError, match=r"refused the Pause interrupt .*must be one of \[ABORTALL\]"
     ):
         pause.execute(make_context(FakeTaskInstance(task_id="pause")))
     assert fake.requests[-1].url.params["interruptType"] == "Pause"  # passed through as given

@@ -99,7 +99,7 @@ def test_apply_twice_against_a_stateful_api_reports_created_then_unchanged() -> 
     assert apply(client, parse_spec(text, CFG)).action == "created"
     # Harness re-serialises the YAML: other formatting and key order, same document
     store["svc"]["service"]["yaml"] = (
-        "service:\n  identifier: web\n  name: Web\n  projectIdentifier: p\n  orgIdentifier: o\n  serviceDefinition: {type: Kubernetes}\n"
+        "service:\n  identifier: web\n  name: Web\n  projectIdentifier: p\n  orgIdentifier: o\n  serviceDefinition: {type: Kubernetes}\n"  # noqa: E501
     )
     assert apply(client, parse_spec(text, CFG)).action == "unchanged"
     changed = text.replace("Kubernetes", "NativeHelm")
@@ -120,7 +120,7 @@ pipeline:
 
 
 def test_yaml_kinds_compare_parsed_documents() -> None:
-    stored = "pipeline:\n  identifier: build\n  name: Build\n  projectIdentifier: p\n  orgIdentifier: o\n  stages:\n  - stage:\n      type: Custom\n      name: S1\n      identifier: s1\n"
+    stored = "pipeline:\n  identifier: build\n  name: Build\n  projectIdentifier: p\n  orgIdentifier: o\n  stages:\n  - stage:\n      type: Custom\n      name: S1\n      identifier: s1\n"  # noqa: E501
     api = FakeApi().on(
         "GET", "/pipeline/api/pipelines/build", ok({"yamlPipeline": stored, "modules": ["pms"]})
     )
@@ -322,3 +322,28 @@ def test_file_secret_apply_uses_multipart() -> None:
     post = api.requests[-1]
     assert post.content_type and post.content_type.startswith("multipart/form-data")
     assert b"apiVersion: v1" in post.body and b'"type": "SecretFile"' in post.body
+
+
+def test_force_delete_only_where_harness_has_it() -> None:
+    scope = {"orgIdentifier": "o", "projectIdentifier": "p"}
+    assert resources.delete_call("connector", scope, "c", force=True).params["forceDelete"] is True
+    assert "forceDelete" not in resources.delete_call("connector", scope, "c").params
+    with pytest.raises(ValueError, match="force_delete: Harness has no forced delete for a pipeline"):
+        resources.delete_call("pipeline", scope, "b", force=True)
+
+
+def test_child_of_a_deleted_parent_is_already_gone() -> None:
+    """Harness answers INVALID_REQUEST about the missing pipeline, not not-found about the input set."""
+    gone = failure(
+        "INVALID_REQUEST", "Invalid request: Pipeline with the given ID: b does not exist", 400, "ERROR"
+    )
+    api = FakeApi().on("DELETE", "/pipeline/api/inputSets/i1", gone)
+    api.on("GET", "/pipeline/api/pipelines/b", entity_not_found())
+    scope = {"orgIdentifier": "o", "projectIdentifier": "p"}
+    ref = resources.ResourceRef(resources.resource_kind("input_set"), scope, "i1", "b")
+    assert resources.delete(api.client(), ref) is False
+    locked = failure("INVALID_REQUEST", "Invalid request: locked", 400, "ERROR")
+    refused = FakeApi().on("DELETE", "/pipeline/api/inputSets/i1", locked)
+    refused.on("GET", "/pipeline/api/pipelines/b", ok({"yamlPipeline": "pipeline: {identifier: b}"}))
+    with pytest.raises(HarnessInvalidRequestError, match="locked"):
+        resources.delete(refused.client(), ref)

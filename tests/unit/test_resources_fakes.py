@@ -7,12 +7,16 @@ not - sent. No tests live here.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
+import structlog.testing
 
 from airflow_provider_harness.client.config import HarnessConfig, Secret
 from airflow_provider_harness.client.transport import HarnessClient, RetryPolicy
@@ -46,7 +50,7 @@ def failure(code: str, message: str, status: int = 400, kind: str = "FAILURE") -
 
 
 def not_found(message: str = "Resource with identifier [x] not found") -> httpx.Response:
-    """Harness's usual missing-entity answer from ng-manager: HTTP 400 FAILURE RESOURCE_NOT_FOUND_EXCEPTION."""
+    """Harness's usual missing-entity answer from ng-manager: HTTP 400 FAILURE RESOURCE_NOT_FOUND_EXCEPTION."""  # noqa: E501
     return failure("RESOURCE_NOT_FOUND_EXCEPTION", message)
 
 
@@ -119,3 +123,13 @@ class FakeApi:
         return HarnessClient(
             config(**config_overrides), RetryPolicy(max_retries=0), transport=httpx.MockTransport(self)
         )
+
+
+@contextlib.contextmanager
+def log_lines(caplog: pytest.LogCaptureFixture) -> Iterator[list[str]]:
+    """Messages operators logged: structlog (Airflow 3.1+ task logger) and stdlib logging (3.0)."""
+    lines: list[str] = []
+    with caplog.at_level(logging.DEBUG), structlog.testing.capture_logs() as entries:
+        yield lines
+    lines.extend(str(entry.get("event")) for entry in entries)
+    lines.extend(record.getMessage() for record in caplog.records)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import logging
 import socket
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from test_resources_fakes import FakeApi, config, failure, not_found, ok
+from test_resources_fakes import FakeApi, config, failure, log_lines, not_found, ok
 
 from airflow_provider_harness.hooks.harness import HarnessHook
 from airflow_provider_harness.operators import resources as ops
@@ -53,13 +52,15 @@ def test_apply_operator_logs_one_line_per_action_and_returns_json(caplog: pytest
     api = FakeApi().on("GET", "/ng/api/projects/team_a", not_found(), ok(_project()))
     api.on("POST", "/ng/api/projects", ok(_project()))
     op = wire(HarnessApplyResourceOperator(task_id="t", spec=PROJECT), api)
-    with caplog.at_level(logging.INFO):
+    with log_lines(caplog) as lines:
         first = op.execute({})
         second = op.execute({})
     assert (first["action"], second["action"]) == ("created", "unchanged")
     assert json.loads(json.dumps(second)) == second
-    lines = [r.getMessage() for r in caplog.records if "team_a" in r.getMessage()]
-    assert lines == ["project team_a in o: created", "project team_a in o: unchanged"]
+    assert [line for line in lines if line.startswith("project team_a")] == [
+        "project team_a in o: created",
+        "project team_a in o: unchanged",
+    ]
 
 
 def test_apply_operator_reads_a_spec_file(tmp_path: Path) -> None:
@@ -85,7 +86,7 @@ def test_apply_operator_reads_a_spec_file(tmp_path: Path) -> None:
         ({"spec": PROJECT, "spec_file": "x.yaml"}, r"spec / spec_file: give exactly one"),
         (
             {"spec": {"kind": "project", "spec": {"identifier": "9", "name": "x"}}},
-            r"project\.identifier: '9' is not a valid",
+            r"spec\.identifier: '9' is not a valid",
         ),
         ({"spec": "pipeline:\n  name: x\n identifier: y\n"}, r"YAML does not parse at line 3, column 2"),
         ({"spec": PROJECT, "kind": "pipeline"}, r"kind: the spec describes a project but kind='pipeline'"),
@@ -109,7 +110,9 @@ def test_apply_operator_reads_a_spec_file(tmp_path: Path) -> None:
 )
 def test_bad_input_fails_before_any_request(kwargs: dict, message: str) -> None:
     api = FakeApi()
-    op = wire(HarnessApplyResourceOperator(task_id="t", **kwargs), api, project_id=None)
+    no_default_project = kwargs.get("org_id") == "o"
+    op = HarnessApplyResourceOperator(task_id="t", **kwargs)
+    op = wire(op, api, **({"project_id": None} if no_default_project else {}))
     with pytest.raises(ValueError, match=message):
         op.execute({})
     assert api.requests == [], "validation happens before any request"
@@ -173,15 +176,15 @@ def test_delete_operator_gone_is_success_and_refusal_fails_clearly(caplog: pytes
         ),
     )
     op = wire(HarnessDeleteResourceOperator(task_id="t", kind="project", identifier="team_a"), api)
-    with caplog.at_level(logging.INFO):
+    with log_lines(caplog) as lines:
         assert op.execute({}) == {"kind": "project", "identifier": "team_a", "deleted": False}
-    assert "project team_a in o: already gone, nothing to delete" in caplog.text
+    assert "project team_a in o: already gone, nothing to delete" in lines
     refused = FakeApi().on(
         "DELETE",
         "/ng/api/organizations/default",
         failure(
             "INVALID_REQUEST",
-            "Invalid request: Update operation not supported for Default Organization (identifier: [default])",
+            "Invalid request: Update operation not supported for Default Organization (identifier: [default])",  # noqa: E501
             400,
             "ERROR",
         ),
@@ -189,7 +192,7 @@ def test_delete_operator_gone_is_success_and_refusal_fails_clearly(caplog: pytes
     op = wire(HarnessDeleteResourceOperator(task_id="t", kind="organization", identifier="default"), refused)
     with pytest.raises(
         Exception,
-        match=r"Harness refused to delete organization default: Invalid request: Update operation not supported",
+        match=r"Harness refused to delete organization default: Invalid request: Update operation not supported",  # noqa: E501
     ):
         op.execute({})
     infra = FakeApi().on("DELETE", "/ng/api/infrastructures/k8s", ok(True))
@@ -271,12 +274,13 @@ def test_secret_value_from_airflow_is_masked_and_never_leaks(
     monkeypatch.setattr(ops, "mask_secret", masked.append)
     api = _secret_api()
     op = wire(HarnessApplySecretOperator(task_id="t", spec=SECRET, value_from=value_from), api)
-    with caplog.at_level(logging.DEBUG):
+    with log_lines(caplog) as lines:
         result = op.execute({})
     assert masked == [VALUE], "masked as soon as it is read"
     assert api.requests[1].json()["secret"]["spec"]["value"] == VALUE, "sent to Harness"
     out = capsys.readouterr()
-    for text in (json.dumps(result), caplog.text, out.out, out.err, repr(op.__dict__.get("value_from"))):
+    assert any("secret db_pw in o/p: created" in line for line in lines)
+    for text in (json.dumps(result), "\n".join(lines), out.out, out.err, repr(op.__dict__.get("value_from"))):
         assert VALUE not in text
     assert result["action"] == "created"
 

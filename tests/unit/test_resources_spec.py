@@ -81,7 +81,7 @@ def test_parents_come_from_the_document_or_the_arguments(source: object, kind: s
 
 
 def test_service_document_becomes_the_dto_with_its_yaml() -> None:
-    text = "service:\n  name: Web\n  identifier: web\n  tags: {team: a}\n  serviceDefinition:\n    type: Kubernetes\n"
+    text = "service:\n  name: Web\n  identifier: web\n  tags: {team: a}\n  serviceDefinition:\n    type: Kubernetes\n"  # noqa: E501
     spec = parse_spec(text, CFG)
     assert spec.entity["identifier"] == "web" and spec.entity["tags"] == {"team": "a"}
     assert spec.entity["orgIdentifier"] == "default" and spec.entity["projectIdentifier"] == "proj"
@@ -207,7 +207,7 @@ def test_organization_and_project_specs() -> None:
         ),
         (
             {"inputSet": {"identifier": "i", "name": "I", "pipeline": {"identifier": "a"}}},
-            {"parent": "b"},
+            {"pipeline_id": "b"},
             r"pipeline_id: the spec and the arguments disagree",
         ),
         (
@@ -218,7 +218,7 @@ def test_organization_and_project_specs() -> None:
         (
             PIPELINE,
             {"project_id": "other"},
-            r"project_id: the spec and the arguments disagree \(projectIdentifier='proj', project_id='other'\)",
+            r"project_id: the spec and the arguments disagree \(projectIdentifier='proj', project_id='other'\)",  # noqa: E501
         ),
         (PIPELINE, {"git": {"branchName": "x"}}, r"git: \['branchName'\] are not Git Experience options"),
         (
@@ -250,7 +250,9 @@ def test_missing_org_or_project_for_a_project_scoped_kind() -> None:
     with pytest.raises(
         ValueError, match=r"project_id: a project is required for input set i1; pass project_id="
     ):
-        parse_spec({"inputSet": {"identifier": "i1", "name": "I", "orgIdentifier": "o"}}, BARE, parent="p1")
+        parse_spec(
+            {"inputSet": {"identifier": "i1", "name": "I", "orgIdentifier": "o"}}, BARE, pipeline_id="p1"
+        )
     # a service may live at org level: an org without a project means exactly that
     assert dict(parse_spec({"service": {"identifier": "web", "name": "Web"}}, BARE, org_id="o").scope) == {
         "orgIdentifier": "o"
