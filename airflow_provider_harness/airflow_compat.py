@@ -14,6 +14,15 @@ from importlib.metadata import version as _dist_version
 from airflow.exceptions import AirflowNotFoundException
 
 try:  # Airflow 3.1+
+    from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, TaskDeferred
+except ImportError:  # Airflow 3.0
+    from airflow.exceptions import (  # type: ignore[assignment,no-redef]
+        AirflowException,
+        AirflowSensorTimeout,
+        TaskDeferred,
+    )
+
+try:  # Airflow 3.1+
     from airflow.sdk import BaseHook
 except ImportError:  # Airflow 3.0
     from airflow.hooks.base import BaseHook  # type: ignore[attr-defined,no-redef]
@@ -47,11 +56,14 @@ def default_deferrable() -> bool:
 __all__ = [
     "AIRFLOW_VERSION",
     "TRIGGER_ON_KILL",
+    "AirflowException",
     "AirflowNotFoundException",
+    "AirflowSensorTimeout",
     "BaseHook",
     "BaseOperator",
     "BaseOperatorLink",
     "BaseSensorOperator",
+    "TaskDeferred",
     "conf",
     "default_deferrable",
     "mask_secret",

@@ -25,9 +25,9 @@ from urllib.parse import quote
 from airflow_provider_harness.client.call import SPRING_PAGE, ApiCall
 from airflow_provider_harness.client.identifiers import validate_identifier
 from airflow_provider_harness.client.statuses import (
-    ABORTABLE_STATUSES,
+    BROKEN_STATUSES,
     DEFAULT_SUCCESS_STATUSES,
-    DISPLAY_STATUSES,
+    NON_TERMINAL_STATUSES,
     RETRYABLE_STATUSES,
     TERMINAL_STATUSES,
     StatusOutcome,
@@ -44,12 +44,6 @@ Scope = Mapping[str, str]
 PERMISSION_EXECUTE = "core_pipeline_execute"
 PERMISSION_VIEW = "core_pipeline_view"
 
-#: Terminal statuses in which a stage or step counts as the one that broke the execution.
-FAILURE_STATUSES = frozenset(
-    {"Failed", "Errored", "Aborted", "AbortedByFreeze", "Expired", "ApprovalRejected"}
-)
-#: Every non-terminal display status, for the ``status`` filter of the execution list.
-NON_TERMINAL_STATUSES = frozenset((DISPLAY_STATUSES | ABORTABLE_STATUSES) - TERMINAL_STATUSES)
 #: Prefix of the marker the operators put into execution notes to find their execution again.
 MARKER_PREFIX = "airflow:"
 
@@ -1025,8 +1019,8 @@ class FailureSummary:
 
 def summarize_failure(snapshot: ExecutionSnapshot) -> FailureSummary:
     """Find the failing stage and the failing (deepest) step in a snapshot read with the graph."""
-    stage = next((s for s in snapshot.stages if s.status in FAILURE_STATUSES), None)
-    failing = [s for s in snapshot.steps if s.status in FAILURE_STATUSES]
+    stage = next((s for s in snapshot.stages if s.status in BROKEN_STATUSES), None)
+    failing = [s for s in snapshot.steps if s.status in BROKEN_STATUSES]
     if stage is not None:
         in_stage = [
             s for s in failing if s.stage_identifier == stage.identifier and s.identifier != stage.identifier
@@ -1053,14 +1047,13 @@ def failure_summary(
     snapshot = client.send(details_call(scope, execution_id, graph=True))
     summary = summarize_failure(snapshot)
     if log_lines > 0 and summary.step is not None and summary.step.log_base_key:
-        units = [name for name, status in summary.step.units if status in FAILURE_STATUSES]
+        units = [name for name, status in summary.step.units if status in BROKEN_STATUSES]
         tail = logs.tail_step_log(client, summary.step.log_base_key, lines=log_lines, units=units)
         summary = replace(summary, log_tail=tuple(tail))
     return summary
 
 
 __all__ = [
-    "FAILURE_STATUSES",
     "NON_TERMINAL_STATUSES",
     "ErrorBudget",
     "ExecutionSnapshot",

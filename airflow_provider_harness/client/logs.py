@@ -88,14 +88,11 @@ def _clip(text: str) -> str:
 
 def _quick(client: HarnessClient) -> HarnessClient:
     """The same client (same connection pool) with a short retry budget: logs must not delay the failure."""
-    import copy
-
     from airflow_provider_harness.client.transport import RetryPolicy
 
-    client.http  # noqa: B018 - create the pool first so the copy shares it
-    quick = copy.copy(client)
-    quick.retry = RetryPolicy(max_retries=min(client.retry.max_retries, 1), base_delay=0.5, max_delay=2.0)
-    return quick
+    return client.with_retry(
+        RetryPolicy(max_retries=min(client.retry.max_retries, 1), base_delay=0.5, max_delay=2.0)
+    )
 
 
 def tail_step_log(

@@ -77,6 +77,16 @@ TERMINAL_STATUSES: Final[frozenset[str]] = frozenset(
     }
 )
 
+#: Every current non-terminal display status (for the ``status`` filter of the execution list; the legacy
+#: ``Waiting`` is left out because Harness no longer accepts it as a filter value).
+NON_TERMINAL_STATUSES: Final[frozenset[str]] = frozenset(DISPLAY_STATUSES - TERMINAL_STATUSES - {"Waiting"})
+
+#: Terminal statuses in which a stage or step is the one that broke the execution (StatusUtils' broke
+#: set plus aborts).
+BROKEN_STATUSES: Final[frozenset[str]] = frozenset(
+    {"Failed", "Errored", "Aborted", "AbortedByFreeze", "Expired", "ApprovalRejected"}
+)
+
 #: Terminal statuses that count as success unless the user says otherwise.
 DEFAULT_SUCCESS_STATUSES: Final[frozenset[str]] = frozenset({"Success", "IgnoreFailed"})
 

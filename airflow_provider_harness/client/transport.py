@@ -505,6 +505,19 @@ class HarnessClient(_ClientBase):
             )
         return self._http
 
+    def with_retry(self, retry: RetryPolicy) -> HarnessClient:
+        """A client with another retry budget that shares this client's connection pool.
+
+        >>> from airflow_provider_harness.client.config import HarnessConfig, Secret
+        >>> client = HarnessClient(HarnessConfig(account_id="a", api_key=Secret("pat.a.b.c")))
+        >>> quick = client.with_retry(RetryPolicy(max_retries=1))
+        >>> quick.http is client.http, quick.retry.max_retries
+        (True, 1)
+        """
+        twin = HarnessClient(self.config, retry, transport=self._transport)
+        twin._http = self.http
+        return twin
+
     def close(self) -> None:
         if self._http is not None:
             self._http.close()
@@ -543,8 +556,43 @@ class HarnessClient(_ClientBase):
             yield from pager.take(data, headers)
 
 
-_Pools = dict[tuple[Any, ...], httpx.AsyncClient]
-_SHARED_ASYNC: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pools] = weakref.WeakKeyDictionary()
+#: Connections of the shared async pool, and the most requests in flight on it at once.
+MAX_ASYNC_CONNECTIONS = 50
+
+
+@dataclass
+class _SharedPool:
+    """One event loop's ``httpx.AsyncClient`` for a set of network settings, and its in-flight gate.
+
+    Requests wait on the cheap semaphore rather than in httpcore's pool queue, whose bookkeeping walks
+    every waiting request each time one moves (measured: 13.7 ms CPU per poll at 500 concurrent polls).
+    """
+
+    client: httpx.AsyncClient
+    gate: asyncio.Semaphore
+
+
+_SHARED_ASYNC: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], _SharedPool]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _shared_pool(config: HarnessConfig) -> _SharedPool:
+    loop = asyncio.get_running_loop()
+    pools = _SHARED_ASYNC.setdefault(loop, {})
+    key = (config.verify, config.proxy, config.timeout)
+    pool = pools.get(key)
+    if pool is None or pool.client.is_closed:
+        client = httpx.AsyncClient(
+            timeout=config.timeout,
+            verify=httpx_verify(config.verify),
+            proxy=config.proxy,
+            trust_env=True,
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=MAX_ASYNC_CONNECTIONS, max_keepalive_connections=20),
+        )
+        pool = pools[key] = _SharedPool(client, asyncio.Semaphore(MAX_ASYNC_CONNECTIONS))
+    return pool
 
 
 def shared_async_http(config: HarnessConfig) -> httpx.AsyncClient:
@@ -554,28 +602,14 @@ def shared_async_http(config: HarnessConfig) -> httpx.AsyncClient:
     never closed by the clients using it (a trigger finishing must not close it under the others); it
     goes away with its event loop, or through :func:`close_shared_async_clients`.
     """
-    loop = asyncio.get_running_loop()
-    pools = _SHARED_ASYNC.setdefault(loop, {})
-    key = (config.verify, config.proxy, config.timeout)
-    client = pools.get(key)
-    if client is None or client.is_closed:
-        client = httpx.AsyncClient(
-            timeout=config.timeout,
-            verify=httpx_verify(config.verify),
-            proxy=config.proxy,
-            trust_env=True,
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
-        )
-        pools[key] = client
-    return client
+    return _shared_pool(config).client
 
 
 async def close_shared_async_clients() -> None:
     """Close the shared async clients of the running loop (tests and orderly shutdowns)."""
     pools = _SHARED_ASYNC.pop(asyncio.get_running_loop(), {})
-    for client in pools.values():
-        await client.aclose()
+    for pool in pools.values():
+        await pool.client.aclose()
 
 
 class AsyncHarnessClient(_ClientBase):
@@ -595,26 +629,33 @@ class AsyncHarnessClient(_ClientBase):
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         super().__init__(config, retry)
-        self._own_http: httpx.AsyncClient | None = (
-            httpx.AsyncClient(timeout=config.timeout, transport=transport) if transport is not None else None
-        )
+        self._own: _SharedPool | None = None
+        if transport is not None:
+            own_client = httpx.AsyncClient(timeout=config.timeout, transport=transport)
+            self._own = _SharedPool(own_client, asyncio.Semaphore(MAX_ASYNC_CONNECTIONS))
+
+    @property
+    def _pool(self) -> _SharedPool:
+        return self._own or _shared_pool(self.config)
 
     @property
     def http(self) -> httpx.AsyncClient:
-        return self._own_http or shared_async_http(self.config)
+        return self._pool.client
 
     async def aclose(self) -> None:
         """Close a private transport's client; the shared pool stays open for other triggers."""
-        if self._own_http is not None:
-            await self._own_http.aclose()
+        if self._own is not None:
+            await self._own.client.aclose()
 
     async def send_raw(self, call: ApiCall[Any]) -> tuple[Any, httpx.Headers]:
         """Send ``call`` with retries; return the decoded result and response headers."""
         attempts = _Attempts(self.retry, call, self.config)
         while True:
             response: httpx.Response | None = None
+            pool = self._pool
             try:
-                response = await self.http.send(build_request(self.config, call))
+                async with pool.gate:
+                    response = await pool.client.send(build_request(self.config, call))
                 return decode(self.config, call, response), response.headers
             except (httpx.HTTPError, HarnessError) as exc:
                 delay = attempts.after_failure(exc, response)

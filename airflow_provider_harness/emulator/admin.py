@@ -14,6 +14,9 @@
 * ``GET|DELETE /_emulator/notifications`` - query ``eventType``, ``planExecutionId``
 * ``GET /_emulator/executions`` - query ``pipelineIdentifier``, ``status``
 * ``POST /_emulator/executions/{id}/approve`` and ``.../reject`` - body ``{"step": "id", "comments": "..."}``
+* ``GET /_emulator/secrets/sha256`` - query ``identifier``, ``org``, ``project`` (empty = higher scope),
+  ``account``; answers ``{"sha256": "<hex of the stored value>"}`` (``null`` when none was given); the
+  value itself is never stored, so it cannot be returned
 * ``POST /_emulator/api-keys`` - body ``{"api_key": "pat.acc2.x.y", "account_id": "acc2"}``
 * ``POST /_emulator/save`` - write the state file now
 """
@@ -62,6 +65,7 @@ class AdminApi:
             Route("GET", f"{a}/executions", self.executions, auth="none"),
             Route("POST", f"{a}/executions/{{planExecutionId}}/approve", self.approve, auth="none"),
             Route("POST", f"{a}/executions/{{planExecutionId}}/reject", self.reject, auth="none"),
+            Route("GET", f"{a}/secrets/sha256", self.secret_sha256, auth="none"),
             Route("POST", f"{a}/api-keys", self.add_api_key, auth="none"),
             Route("POST", f"{a}/save", self.save, auth="none"),
         ]
@@ -216,6 +220,18 @@ class AdminApi:
 
     async def reject(self, call: Call) -> Response:
         return await self._decide(call, False)
+
+    async def secret_sha256(self, call: Call) -> Response:
+        identifier = call.query("identifier")
+        if not identifier:
+            return _bad("give identifier (and org, project for org- or project-level secrets)")
+        account = call.query("account") or self.core.settings.account_id
+        scope = (account, call.query("org") or "", call.query("project") or "")
+        record = self.core.store.get("secret", scope, identifier)
+        if record is None:
+            where = "/".join(part for part in scope if part)
+            return _bad(f"no secret {identifier!r} in {where}", 404)
+        return json_response({"sha256": record.get("valueSha256")})
 
     async def add_api_key(self, call: Call) -> Response:
         try:

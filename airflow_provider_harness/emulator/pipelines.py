@@ -229,7 +229,11 @@ class PipelineApi:
 
     async def delete_pipeline(self, call: Call) -> Any:
         scope, record = self._lookup_pipeline(call)
-        self.store.delete("pipeline", scope, record["entity"]["identifier"])
+        identifier = record["entity"]["identifier"]
+        self.store.delete("pipeline", scope, identifier)
+        for child_kind in ("inputSet", "trigger"):  # Harness deletes them with their pipeline
+            self.store.delete_scope(child_kind, (*scope, identifier))
+        self._parsed.pop((*scope, identifier), None)
         return True
 
     def _summary(self, scope: tuple[str, str, str], record: dict[str, Any]) -> dict[str, Any]:

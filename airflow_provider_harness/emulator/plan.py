@@ -68,7 +68,8 @@ STAGE_STEP_TYPE: Final[dict[str, str]] = {
 def _identifier_error(value: Any, fqn: str) -> HarnessError | None:
     if value is None or value == "":
         return HarnessError.invalid_yaml(f"{fqn}: is missing but it is required")
-    if not isinstance(value, str) or not YAML_IDENTIFIER.match(value):
+    # fullmatch, not match: "$" in the pattern would accept a trailing newline ("a\n")
+    if not isinstance(value, str) or not YAML_IDENTIFIER.fullmatch(value):
         return HarnessError.invalid_yaml(
             f"{fqn}: does not match the regex pattern {YAML_IDENTIFIER.pattern} (value: {value!r})"
         )

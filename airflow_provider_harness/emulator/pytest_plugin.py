@@ -79,7 +79,8 @@ def harness_emulator(
 ) -> EmulatorHandle:
     """A freshly reset emulator: ``base_url``, ``account_id``, ``api_key``, ``org_id``, ``project_id`` and
     helpers (``reset``, ``inject_fault``, ``request_count``, ``execution_count``, ``notifications``,
-    ``approve``/``reject``, ``create_pipeline``, ``execute``, ``wait_for_status``, ``connection_uri``...)."""
+    ``approve``/``reject``, ``secret_sha256``, ``create_pipeline``, ``execute``, ``wait_for_status``,
+    ``connection_uri``...)."""
     handle = harness_emulator_session
     handle.reset()
     marker = request.node.get_closest_marker("harness_emulator")

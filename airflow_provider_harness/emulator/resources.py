@@ -711,8 +711,28 @@ class ResourceApi:
                 "Update operation not supported for Default Organization (identifier: [default])"
             )
         self.lookup(kind, scope, identifier, deleting=True)
+        if kind.name in ("organization", "project"):
+            self.refuse_if_not_empty(kind, scope, identifier)
         self.store.delete(kind.name, scope, identifier)
         return True
+
+    def refuse_if_not_empty(self, kind: ResourceKind, scope: tuple[str, ...], identifier: str) -> None:
+        """Harness refuses to delete an organization that still has projects (or org-level entities) and a
+        project that still holds entities; 400 ``INVALID_REQUEST`` naming what is left (the text is ours)."""
+        if kind.name == "organization":
+            account = scope[0]
+            held = self.store.identifiers_in((account, identifier))  # its projects
+            for name, ids in self.store.identifiers_in((account, identifier, "")).items():  # org level
+                held.setdefault(name, []).extend(ids)
+            what = f"Organization [{identifier}]"
+        else:
+            account, org = scope[0], scope[1]
+            held = self.store.identifiers_in((account, org, identifier))
+            what = f"Project [{identifier}] in org [{org}]"
+        if held:
+            raise HarnessError.invalid_request(
+                f"{what} cannot be deleted as it still contains {describe_contents(held)}. Delete them first."
+            )
 
     async def list_entities(self, kind: ResourceKind, call: Call) -> Any:
         scope = self.query_scope(kind, call)
@@ -845,6 +865,23 @@ class ResourceApi:
     async def secret_unique(self, call: Call) -> Any:
         identifier = call.params["identifier"]
         return self.store.get("secret", self.query_scope(KINDS["secret"], call), identifier) is None
+
+
+_PLURALS: Final = {"inputSet": "input sets", "infrastructure": "infrastructures"}
+
+
+def describe_contents(held: dict[str, list[str]], limit: int = 5) -> str:
+    """``pipelines [build], connectors [a, b]`` (at most ``limit`` identifiers per kind).
+
+    >>> describe_contents({"pipeline": ["build"], "secret": [f"s{i}" for i in range(7)]})
+    'pipelines [build], secrets [s0, s1, s2, s3, s4, ... 2 more]'
+    """
+    parts = []
+    for name in sorted(held):
+        ids = held[name]
+        shown = ", ".join(ids[:limit]) + (f", ... {len(ids) - limit} more" if len(ids) > limit else "")
+        parts.append(f"{_PLURALS.get(name, name + 's')} [{shown}]")
+    return ", ".join(parts)
 
 
 def parse_multipart(body: bytes, content_type: str) -> dict[str, bytes]:

@@ -26,23 +26,10 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any, Literal
 
+from airflow_provider_harness.client.statuses import TERMINAL_STATUSES
 from airflow_provider_harness.emulator.settings import DEFAULT_ACCOUNT_ID, DEFAULT_API_KEY, EmulatorSettings
 
 DEFAULT_PROJECT = "emulator_project"
-TERMINAL = frozenset(
-    {
-        "Success",
-        "IgnoreFailed",
-        "Failed",
-        "Errored",
-        "Aborted",
-        "AbortedByFreeze",
-        "Expired",
-        "ApprovalRejected",
-        "Suspended",
-        "Skipped",
-    }
-)
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -306,6 +293,23 @@ class EmulatorHandle:
         )
         return result
 
+    def secret_sha256(
+        self, identifier: str, org_id: str | None = None, project_id: str | None = None
+    ) -> str | None:
+        """SHA-256 hex digest of the value stored for a secret (``None`` when it has none), e.g. to prove
+        a rotation; the emulator keeps only this digest, never the value.
+
+        ``org_id``/``project_id`` default to the handle's; pass ``""`` for a higher scope
+        (``project_id=""``: org level, ``org_id=""``: account level).
+        """
+        org = self.org_id if org_id is None else org_id
+        project = self.project_id if project_id is None and org else project_id
+        query = urllib.parse.urlencode(
+            {"identifier": identifier, "org": org or "", "project": project or "", "account": self.account_id}
+        )
+        digest = self.admin("GET", f"secrets/sha256?{query}")["sha256"]
+        return None if digest is None else str(digest)
+
     # ---- tiny API client -------------------------------------------------------------------------
     def create_project(
         self, project_id: str, org_id: str | None = None, name: str | None = None
@@ -342,7 +346,10 @@ class EmulatorHandle:
         return result
 
     def wait_for_status(
-        self, plan_execution_id: str, statuses: frozenset[str] | set[str] = TERMINAL, timeout: float = 30.0
+        self,
+        plan_execution_id: str,
+        statuses: frozenset[str] | set[str] = TERMINAL_STATUSES,
+        timeout: float = 30.0,
     ) -> dict[str, Any]:
         """Poll until the execution's status is in ``statuses`` (terminal by default); return the summary."""
         deadline = time.monotonic() + timeout

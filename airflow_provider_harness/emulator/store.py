@@ -73,6 +73,31 @@ class Store:
         """Records of one kind directly in ``scope`` (not in child scopes), in creation order."""
         return list(self.resources.get(kind, {}).get(scope_key(scope), {}).values())
 
+    def delete_scope(self, kind: str, scope: Scope) -> int:
+        """Remove every record of ``kind`` directly in ``scope``; how many were removed."""
+        bucket = self.resources.get(kind, {}).pop(scope_key(scope), None)
+        if not bucket:
+            return 0
+        self.mark_dirty()
+        return len(bucket)
+
+    def identifiers_in(self, scope: Scope) -> dict[str, list[str]]:
+        """Identifiers of every kind held directly in ``scope`` (empty kinds left out).
+
+        >>> store = Store()
+        >>> store.put("pipeline", ("a", "o", "p"), "build", {})
+        >>> store.put("inputSet", ("a", "o", "p", "build"), "is1", {})
+        >>> store.identifiers_in(("a", "o", "p"))
+        {'pipeline': ['build']}
+        """
+        key = scope_key(scope)
+        found: dict[str, list[str]] = {}
+        for kind, buckets in self.resources.items():
+            bucket = buckets.get(key)
+            if bucket:
+                found[kind] = list(bucket)
+        return found
+
     def all(self, kind: str) -> list[dict[str, Any]]:
         """Every record of a kind, any scope."""
         return [rec for bucket in self.resources.get(kind, {}).values() for rec in bucket.values()]

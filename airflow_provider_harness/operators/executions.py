@@ -17,14 +17,14 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
-from airflow_provider_harness.airflow_compat import BaseOperator, BaseOperatorLink, default_deferrable
+from airflow_provider_harness.airflow_compat import (
+    AirflowException,
+    BaseOperator,
+    BaseOperatorLink,
+    default_deferrable,
+)
 from airflow_provider_harness.connection_fields import DEFAULT_CONN_ID
 from airflow_provider_harness.hooks.harness import HarnessHook
-
-try:  # Airflow 3.1+
-    from airflow.sdk.exceptions import AirflowException
-except ImportError:  # Airflow 3.0
-    from airflow.exceptions import AirflowException  # type: ignore[no-redef,attr-defined]
 
 if TYPE_CHECKING:
     from airflow_provider_harness.client.executions import ExecutionSnapshot, FailureSummary, StartedExecution
@@ -152,12 +152,18 @@ class ExecutionFollower:
         success_statuses: Sequence[str] | None,
         max_consecutive_errors: int = 10,
         error_budget_seconds: float = 300.0,
+        wait_first: bool = False,
     ) -> ExecutionSnapshot | None:
-        """Poll until terminal (return the snapshot) or the deadline passes (return None)."""
+        """Poll until terminal (return the snapshot) or the deadline passes (return None).
+
+        ``wait_first``: the caller has just read the status, so sleep one interval before the first poll.
+        """
         from airflow_provider_harness.client.errors import HarnessError
         from airflow_provider_harness.client.executions import ErrorBudget, is_transient
 
         budget = ErrorBudget(max_consecutive_errors, error_budget_seconds)
+        if wait_first:
+            self._sleep(poll_interval, deadline)
         while True:
             if deadline is not None and time.time() >= deadline:
                 return None
@@ -479,8 +485,7 @@ class _HarnessExecutionOperator(BaseOperator):
                     return found
             raise HarnessExecutionError(
                 f"{exc}. No execution carrying marker {marker!r} was found, and the request was not sent "
-                "again"
-                " to avoid a duplicate run; an Airflow retry will look for it again before starting one"
+                "again to avoid a duplicate run; an Airflow retry will look for it again before starting one"
             ) from None
 
     # ---- waiting ---------------------------------------------------------------------------------
@@ -532,6 +537,7 @@ class _HarnessExecutionOperator(BaseOperator):
             poll_interval=positive_seconds(self.poll_interval, "poll_interval"),
             deadline=deadline,
             success_statuses=success,
+            wait_first=snapshot is not None,
         )
         if final is None:
             return self._timed_out(follower)

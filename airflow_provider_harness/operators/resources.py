@@ -21,14 +21,9 @@ from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
-from airflow_provider_harness.airflow_compat import BaseOperator, mask_secret
+from airflow_provider_harness.airflow_compat import AirflowException, BaseOperator, mask_secret
 from airflow_provider_harness.connection_fields import DEFAULT_CONN_ID
 from airflow_provider_harness.hooks.harness import HarnessHook
-
-try:  # Airflow 3.1+
-    from airflow.sdk.exceptions import AirflowException
-except ImportError:  # Airflow 3.0
-    from airflow.exceptions import AirflowException  # type: ignore[no-redef,attr-defined]
 
 if TYPE_CHECKING:
     from airflow_provider_harness.client.resources import ResourceRef, ResourceSpec, SecretValue

@@ -17,7 +17,11 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_harness.airflow_compat import BaseSensorOperator, default_deferrable
+from airflow_provider_harness.airflow_compat import (
+    AirflowSensorTimeout,
+    BaseSensorOperator,
+    default_deferrable,
+)
 from airflow_provider_harness.connection_fields import DEFAULT_CONN_ID
 from airflow_provider_harness.hooks.harness import HarnessHook
 from airflow_provider_harness.operators.executions import (
@@ -28,11 +32,6 @@ from airflow_provider_harness.operators.executions import (
     success_status_list,
     validate_event,
 )
-
-try:  # Airflow 3.1+
-    from airflow.sdk.exceptions import AirflowSensorTimeout
-except ImportError:  # Airflow 3.0
-    from airflow.exceptions import AirflowSensorTimeout  # type: ignore[no-redef,attr-defined]
 
 if TYPE_CHECKING:
     from airflow_provider_harness.client.transport import HarnessClient

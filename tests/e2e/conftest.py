@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import shutil
 import signal
@@ -56,7 +57,9 @@ def airflow_cli(
         stdin=subprocess.DEVNULL,
     )
     if proc.returncode:
-        raise RuntimeError(f"airflow {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+        raise RuntimeError(
+            f"airflow {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc
 
 
@@ -81,18 +84,11 @@ def airflow_db() -> Path:
 # --------------------------------------------------------------------------- emulator connection
 
 
-def harness_connection_json(emulator: Any, **extra: Any) -> str:
-    """The ``harness`` connection (Airflow JSON form) that points at a running emulator handle."""
-    conn_extra = {"account_id": emulator.account_id, **extra}
-    return json.dumps(
-        {"conn_type": "harness", "host": emulator.url, "password": emulator.api_key, "extra": conn_extra}
-    )
-
-
 @pytest.fixture
 def harness_connection(harness_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """``harness_default`` points at the ``harness_emulator`` of this test; yields the emulator handle."""
-    monkeypatch.setenv("AIRFLOW_CONN_HARNESS_DEFAULT", harness_connection_json(harness_emulator))
+    for name, value in harness_emulator.airflow_env().items():
+        monkeypatch.setenv(name, value)
     yield harness_emulator
 
 
@@ -140,7 +136,9 @@ class DagRunResult:
 def read_task_logs(logs_folder: Path, dag_id: str, run_id: str, task_id: str) -> str:
     """Every log file Airflow wrote for a task instance (``attempt=N.log`` and trigger logs)."""
     folder = logs_folder / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
-    return "".join(path.read_text(errors="replace") for path in sorted(folder.rglob("*.log*")) if path.is_file())
+    return "".join(
+        path.read_text(errors="replace") for path in sorted(folder.rglob("*.log*")) if path.is_file()
+    )
 
 
 def _register_serialized_dag(dag: Any) -> None:
@@ -163,7 +161,9 @@ def _register_serialized_dag(dag: Any) -> None:
         )
 
 
-def run_dag_test(dag: Any, capfd: pytest.CaptureFixture[str] | None = None, **test_kwargs: Any) -> DagRunResult:
+def run_dag_test(
+    dag: Any, capfd: pytest.CaptureFixture[str] | None = None, **test_kwargs: Any
+) -> DagRunResult:
     """``dag.test(**test_kwargs)`` and read the run back; needs a migrated DB (the ``airflow_db`` fixture).
 
     With ``capfd``, what the run printed is kept in ``DagRunResult.output`` and printed again, so pytest
@@ -175,7 +175,15 @@ def run_dag_test(dag: Any, capfd: pytest.CaptureFixture[str] | None = None, **te
     _register_serialized_dag(dag)
     if capfd is not None:
         _echo(capfd.readouterr())
-    dag_run = dag.test(**test_kwargs)
+    # Where Airflow's log lines go depends on when Airflow configured logging (stdout, or stdlib logging
+    # when something imported Airflow during collection): echo stdlib records to stdout so every line
+    # of the run lands, in order, in the captured output.
+    echo = _StdoutEcho()
+    logging.getLogger().addHandler(echo)
+    try:
+        dag_run = dag.test(**test_kwargs)
+    finally:
+        logging.getLogger().removeHandler(echo)
     output = ""
     if capfd is not None:
         captured = capfd.readouterr()
@@ -192,6 +200,15 @@ def run_dag_test(dag: Any, capfd: pytest.CaptureFixture[str] | None = None, **te
             try_numbers={ti.task_id: ti.try_number for ti in tis},
             output=output,
         )
+
+
+class _StdoutEcho(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sys.stdout.write(self.format(record) + "\n")
 
 
 def _echo(captured: Any) -> None:
@@ -256,7 +273,9 @@ class LiveAirflow:
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-                "AIRFLOW__CORE__FERNET_KEY": self._secret("fernet_key", lambda: Fernet.generate_key().decode()),
+                "AIRFLOW__CORE__FERNET_KEY": self._secret(
+                    "fernet_key", lambda: Fernet.generate_key().decode()
+                ),
                 "AIRFLOW__API_AUTH__JWT_SECRET": self._secret("jwt_secret", lambda: os.urandom(16).hex()),
                 "AIRFLOW__API__BASE_URL": self.base_url,
                 "AIRFLOW__API__HOST": "127.0.0.1",
@@ -466,7 +485,7 @@ def live_airflow(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 @pytest.fixture
 def live_harness_connection(live_airflow: LiveAirflow, harness_emulator: Any) -> Iterator[Any]:
     """``harness_default`` in the live Airflow points at this test's ``harness_emulator``; yields it."""
-    live_airflow.set_connection("harness_default", harness_connection_json(harness_emulator))
+    live_airflow.set_connection("harness_default", harness_emulator.connection_json())
     yield harness_emulator
 
 

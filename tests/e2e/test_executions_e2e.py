@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import runpy
 import time
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
+AIRFLOW_VERSION = tuple(int(part) for part in version("apache-airflow-core").split(".")[:2])
 
 
 def shell_stage(stage: str, script: str) -> str:
@@ -67,19 +69,12 @@ FLAKY = pipeline("flaky", [("build", "echo built"), ("deploy", "exit <+pipeline.
 
 
 @pytest.fixture
-def harness_connection(harness_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """``harness_default`` -> this test's emulator (local: conftest's helper reads ``emulator.url``, which
-    the emulator handle calls ``base_url``)."""
+def harness_no_retries(harness_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``harness_default`` -> this test's emulator, without transport retries, so the polling loops'
+    own error budgets are what a fault exhausts (the retry scenario relies on it)."""
     conn = harness_emulator.connection_dict()
-    conn["extra"]["max_retries"] = 0  # no transport retries: the polling loops' own error budgets apply
+    conn["extra"]["max_retries"] = 0
     monkeypatch.setenv("AIRFLOW_CONN_HARNESS_DEFAULT", json.dumps(conn))
-    return harness_emulator
-
-
-@pytest.fixture
-def live_harness_connection(live_airflow: Any, harness_emulator: Any) -> Any:
-    """``harness_default`` in the live Airflow -> this test's emulator."""
-    live_airflow.set_connection("harness_default", harness_emulator.connection_json())
     return harness_emulator
 
 
@@ -105,10 +100,10 @@ def notes_of(emulator: Any, execution_id: str) -> str:
 
 
 def test_example_run_pipeline_dag_with_dag_test(
-    run_dag: Any, harness_connection: Any, monkeypatch: pytest.MonkeyPatch
+    run_dag: Any, harness_no_retries: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    harness_connection.create_pipeline(DEPLOY_SERVICE)
-    harness_connection.create_pipeline(SMOKE_TESTS)
+    harness_no_retries.create_pipeline(DEPLOY_SERVICE)
+    harness_no_retries.create_pipeline(SMOKE_TESTS)
     dag = load_example("harness_run_pipeline.py", monkeypatch)
 
     result = run_dag(dag, run_conf={"image_tag": "2.5.1"})
@@ -128,26 +123,26 @@ def test_example_run_pipeline_dag_with_dag_test(
     assert "[DAG TEST] running trigger in line" in deploy_log  # really deferred to the trigger
     assert f"Started Harness execution {execution_id} of pipeline deploy_service" in deploy_log
     assert "Stages of execution" in deploy_log and "Deploy: Success" in deploy_log
-    summary = harness_connection.execution(execution_id)
+    summary = harness_no_retries.execution(execution_id)
     assert summary["status"] == "Success"
-    assert harness_connection.execution_count("deploy_service") == 1
-    assert harness_connection.execution_count("smoke_tests") == 1
-    assert notes_of(harness_connection, execution_id).splitlines() == [
+    assert harness_no_retries.execution_count("deploy_service") == 1
+    assert harness_no_retries.execution_count("smoke_tests") == 1
+    assert notes_of(harness_no_retries, execution_id).splitlines() == [
         f"Deployed by Airflow run {result.run_id}",
         f"airflow:harness_run_pipeline/{result.run_id}/deploy/-1",
     ]
-    assert harness_connection.api_key not in result.output
+    assert harness_no_retries.api_key not in result.output
 
 
 def test_example_cross_system_wait_dag_with_dag_test(
-    run_dag: Any, harness_connection: Any, monkeypatch: pytest.MonkeyPatch
+    run_dag: Any, harness_no_retries: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    harness_connection.create_pipeline(DEPLOY_SERVICE)
-    execution_id = harness_connection.execute(
+    harness_no_retries.create_pipeline(DEPLOY_SERVICE)
+    execution_id = harness_no_retries.execute(
         "deploy_service",
         "pipeline:\n  identifier: deploy_service\n  variables:\n    - name: image_tag\n      value: x\n",
     )
-    harness_connection.wait_for_status(execution_id)
+    harness_no_retries.wait_for_status(execution_id)
     dag = load_example("harness_cross_system_wait.py", monkeypatch)
 
     result = run_dag(dag, run_conf={"after": "2000-01-01T00:00:00+00:00"})
@@ -175,14 +170,14 @@ with DAG("harness_e2e_retry", schedule=None, start_date=datetime(2026, 1, 1), ca
 
 
 def test_dag_test_airflow_retry_reattaches_without_a_second_execution(
-    run_dag: Any, harness_connection: Any, tmp_path: Path
+    run_dag: Any, harness_no_retries: Any, tmp_path: Path
 ) -> None:
     """Try 1 loses Harness (the trigger's error budget runs out); try 2 must reattach, not start again."""
-    harness_connection.create_pipeline(
+    harness_no_retries.create_pipeline(
         pipeline("long_running", [("build", "echo start"), ("deploy", "sleep 400")])
     )
     details = "/pipeline/api/pipelines/execution/v2/"
-    harness_connection.inject_fault("error", status=503, count=11, path_prefix=details, method="GET")
+    harness_no_retries.inject_fault("error", status=503, count=11, path_prefix=details, method="GET")
 
     result = run_dag(load_dag(RETRY_DAG, tmp_path, "harness_e2e_retry"))
 
@@ -191,11 +186,9 @@ def test_dag_test_airflow_retry_reattaches_without_a_second_execution(
     log = result.output  # both tries
     assert "an Airflow retry reattaches to it" in log
     assert "Reattached to running Harness execution" in log
-    from conftest import AIRFLOW_VERSION
-
     # Airflow 3.3 remembers the execution in the task state store; older versions find it by notes marker.
     assert ("by its marker" in log) == (AIRFLOW_VERSION < (3, 3))
-    assert harness_connection.execution_count("long_running") == 1
+    assert harness_no_retries.execution_count("long_running") == 1
 
 
 FAILED_STAGES_DAG = """
@@ -219,16 +212,16 @@ with DAG("harness_e2e_failed_stages", schedule=None, start_date=datetime(2026, 1
 """
 
 
-def test_dag_test_retry_strategy_failed_stages(run_dag: Any, harness_connection: Any, tmp_path: Path) -> None:
-    harness_connection.create_pipeline(FLAKY)
+def test_dag_test_retry_strategy_failed_stages(run_dag: Any, harness_no_retries: Any, tmp_path: Path) -> None:
+    harness_no_retries.create_pipeline(FLAKY)
 
     result = run_dag(load_dag(FAILED_STAGES_DAG, tmp_path, "harness_e2e_failed_stages"))
 
     assert result.state == "success", result
     assert result.try_numbers["deploy"] == 2
-    executions = sorted(harness_connection.executions("flaky"), key=lambda e: e.get("runSequence", 0))
+    executions = sorted(harness_no_retries.executions("flaky"), key=lambda e: e.get("runSequence", 0))
     assert len(executions) == 2
-    retried = harness_connection.execution(result.xcom("deploy"))
+    retried = harness_no_retries.execution(result.xcom("deploy"))
     first_id = next(e for e in executions if e["planExecutionId"] != retried["planExecutionId"])[
         "planExecutionId"
     ]

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.e2e
 
 DAG_ID = "e2e_harness_deferrable"
 # A task that defers to a core trigger and resumes in ``done`` - the shape of the provider's operators.
-DAG_SOURCE = '''
+DAG_SOURCE = """
 from datetime import datetime, timedelta, timezone
 
 from airflow.providers.standard.triggers.temporal import DateTimeTrigger
@@ -43,7 +43,7 @@ with DAG("e2e_harness_deferrable", schedule=None) as dag:
         return "done"
 
     after_wait(WaitInTriggerer(task_id="wait").output)
-'''
+"""
 # The "kill while deferred" DAG waits an hour, so only a user action can end it.
 LONG_DAG_ID = "e2e_harness_deferred_long"
 LONG_DAG_SOURCE = DAG_SOURCE.replace(DAG_ID, LONG_DAG_ID).replace("WAIT_SECONDS = 4", "WAIT_SECONDS = 3600")

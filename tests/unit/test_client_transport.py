@@ -848,3 +848,24 @@ def test_redirects_not_followed() -> None:
     with pytest.raises(HarnessInvalidRequestError):
         sync_client(script).send(REPEATABLE)
     assert script.count == 1
+
+
+async def test_async_requests_in_flight_are_bounded_by_the_pool_gate() -> None:
+    """Hundreds of concurrent polls wait on the gate, never more than the pool size in flight at once."""
+    in_flight = 0
+    peak = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.001)
+        in_flight -= 1
+        return httpx.Response(200, json={"status": "SUCCESS", "data": {"ok": True}})
+
+    client = AsyncHarnessClient(make_config(), transport=httpx.MockTransport(handler))
+    call: ApiCall[Any] = ApiCall("GET", "/ng/api/organizations/default")
+    results = await asyncio.gather(*(client.send(call) for _ in range(transport.MAX_ASYNC_CONNECTIONS * 3)))
+    await client.aclose()
+    assert results == [{"ok": True}] * (transport.MAX_ASYNC_CONNECTIONS * 3)
+    assert 1 < peak <= transport.MAX_ASYNC_CONNECTIONS
