@@ -317,3 +317,43 @@ class HarnessHook(BaseHook):
         return True, _for_cli_console(
             f"Connected to Harness at {config.base_url}, account {config.account_id}: {message}"
         )
+
+
+class HarnessTaskMixin:
+    """What Harness operators and sensors share: the hook, its sync client and the project scope.
+
+    The class using it sets ``harness_conn_id``, ``org_id``, ``project_id`` and has a ``task_id``; the hook
+    is created on first use (never at DAG parse time).
+
+    >>> class Task(HarnessTaskMixin):
+    ...     harness_conn_id, org_id, project_id, task_id = "harness_default", "default", "p1", "t"
+    >>> Task().hook.harness_conn_id
+    'harness_default'
+    """
+
+    harness_conn_id: str
+    org_id: str | None
+    project_id: str | None
+    task_id: str
+
+    @cached_property
+    def hook(self) -> HarnessHook:
+        return HarnessHook(self.harness_conn_id, org_id=self.org_id, project_id=self.project_id)
+
+    @cached_property
+    def client(self) -> HarnessClient:
+        return self.hook.get_client()
+
+    @cached_property
+    def scope(self) -> dict[str, str]:
+        """``orgIdentifier`` / ``projectIdentifier`` of this task, defaults from the connection."""
+        return self.hook.config.scope_params("project", what=f"task {self.task_id}")
+
+    def validate_scope_ids(self) -> None:
+        """Check ``org_id`` / ``project_id`` as Harness identifiers before any request."""
+        from airflow_provider_harness.client.identifiers import validate_identifier
+
+        for name in ("org_id", "project_id"):
+            value = getattr(self, name)
+            if value is not None:
+                validate_identifier(value, field=name)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_provider_harness.airflow_compat import (
@@ -24,7 +23,7 @@ from airflow_provider_harness.airflow_compat import (
     default_deferrable,
 )
 from airflow_provider_harness.connection_fields import DEFAULT_CONN_ID
-from airflow_provider_harness.hooks.harness import HarnessHook
+from airflow_provider_harness.hooks.harness import HarnessTaskMixin
 
 if TYPE_CHECKING:
     from airflow_provider_harness.client.executions import ExecutionSnapshot, FailureSummary, StartedExecution
@@ -262,7 +261,7 @@ class _ExecutionMemory:
 # ---------------------------------------------------------------------------------------------------
 
 
-class _HarnessExecutionOperator(BaseOperator):
+class _HarnessExecutionOperator(HarnessTaskMixin, BaseOperator):
     """Shared options and the waiting half of the run and retry operators."""
 
     operator_extra_links = (HarnessExecutionLink(),)
@@ -305,28 +304,11 @@ class _HarnessExecutionOperator(BaseOperator):
 
     # ---- plumbing --------------------------------------------------------------------------------
 
-    @cached_property
-    def hook(self) -> HarnessHook:
-        return HarnessHook(self.harness_conn_id, org_id=self.org_id, project_id=self.project_id)
-
-    @cached_property
-    def client(self) -> HarnessClient:
-        return self.hook.get_client()
-
-    @cached_property
-    def scope(self) -> dict[str, str]:
-        return self.hook.config.scope_params("project", what=f"task {self.task_id}")
-
     def _follower(self, execution_id: str) -> ExecutionFollower:
         return ExecutionFollower(self.log, self.client, self.scope, execution_id)
 
     def _validate_common(self) -> None:
-        from airflow_provider_harness.client.identifiers import validate_identifier
-
-        for name in ("org_id", "project_id"):
-            value = getattr(self, name)
-            if value is not None:
-                validate_identifier(value, field=name)
+        self.validate_scope_ids()
         if not isinstance(self.harness_conn_id, str) or not self.harness_conn_id:
             raise ValueError("harness_conn_id: give the id of a Harness connection")
         positive_seconds(self.poll_interval, "poll_interval")
@@ -938,7 +920,7 @@ class HarnessRetryExecutionOperator(_HarnessExecutionOperator):
         return self._wait(context, pipeline, started.execution_id, started_at)
 
 
-class HarnessInterruptExecutionOperator(BaseOperator):
+class HarnessInterruptExecutionOperator(HarnessTaskMixin, BaseOperator):
     """Interrupt an execution: ``AbortAll`` by default; other interrupt types are passed through as is.
 
     Harness accepts only ``AbortAll`` at the pipeline level since mid-2023; its refusal of another type (or
@@ -984,10 +966,6 @@ class HarnessInterruptExecutionOperator(BaseOperator):
         self.wait_for_completion = wait_for_completion
         self.poll_interval = poll_interval
         self.timeout = timeout
-
-    @cached_property
-    def hook(self) -> HarnessHook:
-        return HarnessHook(self.harness_conn_id, org_id=self.org_id, project_id=self.project_id)
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow_provider_harness.client.errors import HarnessError

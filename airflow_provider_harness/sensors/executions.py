@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_harness.airflow_compat import (
@@ -23,7 +22,7 @@ from airflow_provider_harness.airflow_compat import (
     default_deferrable,
 )
 from airflow_provider_harness.connection_fields import DEFAULT_CONN_ID
-from airflow_provider_harness.hooks.harness import HarnessHook
+from airflow_provider_harness.hooks.harness import HarnessTaskMixin
 from airflow_provider_harness.operators.executions import (
     ExecutionFollower,
     HarnessExecutionError,
@@ -34,10 +33,10 @@ from airflow_provider_harness.operators.executions import (
 )
 
 if TYPE_CHECKING:
-    from airflow_provider_harness.client.transport import HarnessClient
+    pass
 
 
-class _HarnessSensorBase(BaseSensorOperator):
+class _HarnessSensorBase(HarnessTaskMixin, BaseSensorOperator):
     def __init__(
         self,
         *,
@@ -53,24 +52,8 @@ class _HarnessSensorBase(BaseSensorOperator):
         self.project_id = project_id
         self.success_statuses = success_statuses
 
-    @cached_property
-    def hook(self) -> HarnessHook:
-        return HarnessHook(self.harness_conn_id, org_id=self.org_id, project_id=self.project_id)
-
-    @cached_property
-    def client(self) -> HarnessClient:
-        return self.hook.get_client()
-
-    @cached_property
-    def scope(self) -> dict[str, str]:
-        return self.hook.config.scope_params("project", what=f"task {self.task_id}")
-
     def _validate_scope(self) -> None:
-        from airflow_provider_harness.client.identifiers import validate_identifier
-
-        for name in ("org_id", "project_id"):
-            if getattr(self, name) is not None:
-                validate_identifier(getattr(self, name), field=name)
+        self.validate_scope_ids()
         success_status_list(self.success_statuses)
 
 
