@@ -7,13 +7,14 @@ imported). Two ways to run a DAG:
     ``dag.test()`` in this process: tasks and triggers run inline (the trigger's first event resumes
     the task), so it is fast and proves the serialize -> re-instantiate round trip of trigger kwargs.
 
-``live_airflow`` (session scope, started on first use) -> ``LiveAirflow``
+``live_airflow`` -> ``LiveAirflow`` (one per session, started on first use; a component an earlier
+    test crashed is restarted before the next test)
     A real ``api-server`` + ``scheduler`` (LocalExecutor) + ``dag-processor`` + ``triggerer`` as
     subprocesses with their own ``AIRFLOW_HOME``; tests drop DAG files in ``live_airflow.dags_folder``,
     trigger runs and mark tasks failed through the REST API.
 
-``harness_connection`` points ``harness_default`` at the ``harness_emulator`` fixture for the
-current test (env var for ``run_dag``; ``live_airflow.set_connection`` for a live Airflow).
+``harness_connection`` / ``live_harness_connection`` point ``harness_default`` at the
+``harness_emulator`` of the current test (env var for ``run_dag``; REST upsert for a live Airflow).
 See docs/development.md.
 """
 
@@ -40,7 +41,6 @@ import pytest
 
 AIRFLOW_HOME = Path(os.environ["AIRFLOW_HOME"])  # set by tests/conftest.py
 AIRFLOW_VERSION = tuple(int(p) for p in version("apache-airflow-core").split(".")[:2])
-TERMINAL_TI_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
 _TIMINGS: dict[str, float] = {}  # printed in the terminal summary
 
 
@@ -249,6 +249,7 @@ class LiveAirflow:
         self.dags_folder = home / "dags"
         self.logs_folder = home / "logs"
         self.port = free_port()
+        self.log_server_ports = (free_port(), free_port())  # scheduler's and triggerer's log servers
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._token: str | None = None
@@ -264,6 +265,7 @@ class LiveAirflow:
         env.update(
             {
                 "AIRFLOW_HOME": str(self.home),
+                "HOME": str(self.home),  # gunicorn's control socket (~/.gunicorn) of two live Airflows
                 "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
                 "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.logs_folder),
@@ -281,6 +283,8 @@ class LiveAirflow:
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__API__PORT": str(self.port),
                 "AIRFLOW__API__WORKERS": "1",
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.log_server_ports[0]),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.log_server_ports[1]),
                 # Fast pick-up of new DAG files, runs and triggers (defaults are minutes / 5 s).
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "2",
                 "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
@@ -301,31 +305,44 @@ class LiveAirflow:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def start(self, timeout: float = 180) -> float:
+    def start(self, timeout: float = 120) -> float:
         """Start every component and wait until the API reports them healthy; returns seconds taken."""
         started = time.monotonic()
         self.dags_folder.mkdir(parents=True, exist_ok=True)
         self.logs_folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(self._db_template, self.home / "airflow.db")
-        env = self.env
         for component in self.COMPONENTS:
-            log = (self.home / f"{component}.log").open("wb")
+            self._spawn(component)
+        self._wait(self._healthy, timeout, "Airflow components to report healthy")
+        return time.monotonic() - started
+
+    def ensure_running(self, timeout: float = 120) -> list[str]:
+        """Restart any component that died (e.g. a triggerer a previous test crashed); returns their names."""
+        dead = [name for name, proc in self.processes.items() if proc.poll() is not None]
+        for component in dead:
+            self._spawn(component)
+        if dead:
+            self._wait(self._healthy, timeout, f"restarted {', '.join(dead)} to report healthy")
+        return dead
+
+    def _spawn(self, component: str) -> None:
+        with (self.home / f"{component}.log").open("ab") as log:
             self.processes[component] = subprocess.Popen(
                 [sys.executable, "-m", "airflow", component],
-                env=env,
+                env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # its own process group: stop() ends the workers it forks too
             )
-            log.close()
-        self._wait(self._healthy, timeout, "Airflow components to report healthy")
-        return time.monotonic() - started
 
-    def _healthy(self) -> bool:
+    def check_alive(self) -> None:
+        """Raise, with its last lines, if a component has exited."""
         for component, proc in self.processes.items():
             if proc.poll() is not None:
                 raise RuntimeError(f"airflow {component} exited {proc.returncode}:\n{self.tail(component)}")
+
+    def _healthy(self) -> bool:
         try:
             health = self._client.get("/api/v2/monitor/health").json()
         except (httpx.HTTPError, ValueError):
@@ -348,12 +365,22 @@ class LiveAirflow:
         self._client.close()
 
     def tail(self, component: str, lines: int = 60) -> str:
-        """The last lines a component printed (its log is ``<home>/<component>.log``)."""
+        """The last lines a component printed (``<home>/<component>.log``), less HTTP access lines."""
         text = (self.home / f"{component}.log").read_text(errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
+        noise = ('HTTP/1.1" ', "DAG bundles loaded")
+        kept = [line for line in text.splitlines() if not any(marker in line for marker in noise)]
+        return "\n".join(kept[-lines:])
 
-    def diagnostics(self) -> str:
-        return "\n".join(f"--- {name} ---\n{self.tail(name, 30)}" for name in self.COMPONENTS)
+    def diagnostics(self, lines: int = 30) -> str:
+        """Each component's state and last lines, for assertion messages."""
+        parts = []
+        for name in self.COMPONENTS:
+            proc = self.processes.get(name)
+            state = "not started" if proc is None else "running"
+            if proc is not None and proc.poll() is not None:
+                state = f"exited {proc.returncode}"
+            parts.append(f"--- {name} ({state}) ---\n{self.tail(name, lines)}")
+        return "\n".join(parts)
 
     # -- REST API -------------------------------------------------------------------------------
 
@@ -466,20 +493,28 @@ class LiveAirflow:
     def _wait(self, condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.5) -> None:
         deadline = time.monotonic() + timeout
         while not condition():
+            self.check_alive()
             if time.monotonic() > deadline:
                 raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}\n{self.diagnostics()}")
             time.sleep(interval)
 
 
 @pytest.fixture(scope="session")
-def live_airflow(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAirflow]:
-    """A running Airflow (see ``LiveAirflow``), started once per session on first use, stopped at the end."""
+def live_airflow_session(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAirflow]:
+    """The session's live Airflow (see ``LiveAirflow``): started on first use, stopped at the end."""
     live = LiveAirflow(tmp_path_factory.mktemp("live-airflow"), airflow_db)
     try:
         _TIMINGS["live Airflow start-up"] = live.start()
         yield live
     finally:
         live.stop()
+
+
+@pytest.fixture
+def live_airflow(live_airflow_session: LiveAirflow) -> LiveAirflow:
+    """The running live Airflow, with any component an earlier test crashed restarted first."""
+    live_airflow_session.ensure_running()
+    return live_airflow_session
 
 
 @pytest.fixture
