@@ -15,7 +15,6 @@ Example (in a task)::
 
 from __future__ import annotations
 
-import asyncio
 import math
 import sys
 from collections.abc import Mapping
@@ -24,7 +23,12 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from airflow_provider_harness.airflow_compat import AirflowNotFoundException, BaseHook, mask_secret
+from airflow_provider_harness.airflow_compat import (
+    AIRFLOW_VERSION,
+    AirflowNotFoundException,
+    BaseHook,
+    mask_secret,
+)
 from airflow_provider_harness.connection_fields import (
     CONN_FIELDS,
     CONN_TYPE,
@@ -262,11 +266,16 @@ class HarnessHook(BaseHook):
         """Like :attr:`config`, safe inside the triggerer's event loop."""
         if "config" in self.__dict__:
             return self.config
+        if AIRFLOW_VERSION < (3, 3, 2) or not hasattr(type(self), "aget_connection"):
+            # Before 3.3.2 the connection lookup and its secret masking (``extra_dejson``) talk to the
+            # supervisor synchronously. asgiref's sync_to_async runs them in a worker thread whose
+            # requests are sent back through the triggerer's own event loop, under its comms lock (a
+            # plain thread, or a direct call, interleaves or refuses those requests).
+            from asgiref.sync import sync_to_async
+
+            return await sync_to_async(lambda: self.config)()
         try:
-            if hasattr(type(self), "aget_connection"):  # Airflow 3.1+
-                conn = await type(self).aget_connection(self.harness_conn_id)
-            else:  # Airflow 3.0: the sync lookup, off the event loop
-                conn = await asyncio.to_thread(type(self).get_connection, self.harness_conn_id)
+            conn = await type(self).aget_connection(self.harness_conn_id)
         except AirflowNotFoundException:
             conn = None
         config = self._config_from(conn)

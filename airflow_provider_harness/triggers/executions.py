@@ -33,7 +33,17 @@ if TYPE_CHECKING:
 USER_ACTION_CANCEL_MSG = "__airflow_user_action__"
 EVENT_STATUSES = frozenset({"success", "failed", "timeout", "error"})
 EVENT_KEYS = frozenset(
-    {"status", "execution_id", "pipeline_id", "org_id", "project_id", "harness_status", "stages", "message"}
+    {
+        "status",
+        "execution_id",
+        "pipeline_id",
+        "org_id",
+        "project_id",
+        "harness_status",
+        "stages",
+        "message",
+        "try_number",
+    }
 )
 
 
@@ -70,8 +80,11 @@ class HarnessExecutionTrigger(BaseTrigger):
         success_statuses: list[str] | None = None,
         max_consecutive_errors: int = 10,
         error_budget_seconds: float = 300.0,
+        try_number: int | None = None,
     ) -> None:
         super().__init__()
+        #: The task try that deferred; echoed in the event so a stale event is recognised.
+        self.try_number = try_number
         self.execution_id = execution_id
         self.harness_conn_id = harness_conn_id
         self.org_id = org_id
@@ -105,6 +118,7 @@ class HarnessExecutionTrigger(BaseTrigger):
                 "success_statuses": self.success_statuses,
                 "max_consecutive_errors": self.max_consecutive_errors,
                 "error_budget_seconds": self.error_budget_seconds,
+                **({"try_number": self.try_number} if self.try_number is not None else {}),
             },
         )
 
@@ -137,6 +151,8 @@ class HarnessExecutionTrigger(BaseTrigger):
             "stages": stage_summary(snapshot) if snapshot else None,
             "message": message,
         }
+        if self.try_number is not None:
+            payload["try_number"] = self.try_number
         return TriggerEvent(payload)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:

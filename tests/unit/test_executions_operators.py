@@ -418,9 +418,10 @@ async def test_deferrable_success_through_real_trigger() -> None:
         op.execute(make_context(ti))
     deferred = info.value
     assert deferred.timeout is None and deferred.method_name == "execute_complete"
-    assert deferred.kwargs == {"execution_id": "exec1"}
+    assert deferred.kwargs == {"execution_id": "exec1", "try_number": ti.try_number}
     trigger = deferred.trigger
     assert isinstance(trigger, HarnessExecutionTrigger) and trigger.cancel_on_kill is True
+    assert trigger.try_number == ti.try_number and trigger.serialize()[1]["try_number"] == ti.try_number
     assert started + 599 < trigger.deadline < time.time() + 601
     assert ti.xcom["execution_id"] == "exec1"  # pushed before deferring
     trigger_log = wire_trigger(trigger, fake)
@@ -685,3 +686,15 @@ def test_pipeline_succeeded_sensor() -> None:
     iso = HarnessPipelineSucceededSensor(task_id="w4", pipeline_id="pipe", after="2000-01-01T00:00:00Z")
     wire(iso, fake)
     assert iso.poke(ctx).xcom_value == newer.id
+
+
+def test_event_of_an_earlier_try_starts_this_try_afresh() -> None:
+    """Airflow 3.0's dag.test() resumes a retry with the old try's event: the try runs execute instead."""
+    op = run_op()
+    calls: list[str] = []
+    op.execute = lambda context: calls.append("execute") or "new_exec"  # type: ignore[method-assign]
+    ti = FakeTaskInstance([])
+    ti.try_number = 2
+    stale = {"status": "failed", "execution_id": "old_exec", "message": "Failed", "try_number": 1}
+    assert op.execute_complete(make_context(ti), event=stale) == "new_exec"
+    assert calls == ["execute"]
