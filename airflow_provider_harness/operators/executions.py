@@ -22,6 +22,7 @@ from airflow_provider_harness.airflow_compat import (
     BaseOperatorLink,
     default_deferrable,
 )
+from airflow_provider_harness.client.statuses import interpret
 from airflow_provider_harness.connection_fields import DEFAULT_CONN_ID
 from airflow_provider_harness.hooks.harness import HarnessTaskMixin
 
@@ -529,7 +530,6 @@ class _HarnessExecutionOperator(HarnessTaskMixin, BaseOperator):
         return self._finish(follower, final.status, success)
 
     def _finish(self, follower: ExecutionFollower, status: str, success: Sequence[str] | None) -> str:
-        from airflow_provider_harness.client.statuses import interpret
 
         self._done = True
         outcome = interpret(status, success)
@@ -712,6 +712,14 @@ class HarnessRunPipelineOperator(_HarnessExecutionOperator):
                     context, pipeline, previous.execution_id, "Reattached to running", previous.module
                 )
                 return self._wait(context, pipeline, previous.execution_id, started_at)
+            if previous is not None and interpret(previous.status, self.success_statuses).succeeded:
+                # The earlier try lost track of an execution that then succeeded: starting the pipeline
+                # again would duplicate the deployment.
+                self._remember(memory, pipeline, previous.execution_id, ti.try_number)
+                self._announce(
+                    context, pipeline, previous.execution_id, "Adopted the successful", previous.module
+                )
+                return previous.execution_id
             if previous is not None:
                 self.log.info(
                     "Earlier try's execution %s ended %s: %s",

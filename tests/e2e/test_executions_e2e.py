@@ -174,7 +174,7 @@ def test_dag_test_airflow_retry_reattaches_without_a_second_execution(
 ) -> None:
     """Try 1 loses Harness (the trigger's error budget runs out); try 2 must reattach, not start again."""
     harness_no_retries.create_pipeline(
-        pipeline("long_running", [("build", "echo start"), ("deploy", "sleep 400")])
+        pipeline("long_running", [("build", "echo start"), ("deploy", "sleep 1500")])
     )
     details = "/pipeline/api/pipelines/execution/v2/"
     harness_no_retries.inject_fault("error", status=503, count=11, path_prefix=details, method="GET")

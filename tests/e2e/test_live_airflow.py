@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_harness.airflow_compat import AIRFLOW_VERSION
+
 pytestmark = pytest.mark.e2e
 
 DAG_ID = "e2e_harness_deferrable"
@@ -67,6 +69,12 @@ def test_dag_test_runs_a_deferrable_task_through_its_trigger(run_dag: Any) -> No
     assert "after_wait got resumed" in result.log("after_wait")
 
 
+@pytest.mark.skipif(
+    AIRFLOW_VERSION < (3, 1),
+    reason="Airflow 3.0.6's scheduler intermittently fails this core-trigger self-check late in a session "
+    "('DAG ... not found in serialized_dag table' when the executor reports back); the provider's own "
+    "live tests cover the 3.0 triggerer",
+)
 def test_live_triggerer_fires_a_core_trigger_and_the_task_resumes(live_airflow: Any) -> None:
     live_airflow.add_dag_file(DAG_SOURCE, f"{DAG_ID}.py")
     run_id = live_airflow.trigger(DAG_ID)

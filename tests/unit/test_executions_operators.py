@@ -698,3 +698,18 @@ def test_event_of_an_earlier_try_starts_this_try_afresh() -> None:
     stale = {"status": "failed", "execution_id": "old_exec", "message": "Failed", "try_number": 1}
     assert op.execute_complete(make_context(ti), event=stale) == "new_exec"
     assert calls == ["execute"]
+
+
+def test_retry_adopts_an_execution_that_succeeded_after_the_earlier_try_lost_it() -> None:
+    """A retry must not start the pipeline again when the earlier try's execution ended successfully."""
+    fake = ScriptedHarness(scripts=[["Success"]])
+    store = FakeStateStore()
+    first = run_op(wait_for_completion=False)
+    wire(first, fake)
+    first.execute(make_context(FakeTaskInstance(), store))  # try 1 started it, then lost track
+    second = run_op()
+    log = wire(second, fake)
+    ti = FakeTaskInstance(try_number=2)
+    assert second.execute(make_context(ti, store)) == "exec1"
+    assert fake.starts() == 1
+    assert "Adopted the successful Harness execution exec1" in log.text
