@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import quote
 
 from airflow_provider_harness.client.call import SPRING_PAGE, ApiCall
-from airflow_provider_harness.client.identifiers import validate_identifier
+from airflow_provider_harness.client.identifiers import validate_identifier, validate_identifiers
 from airflow_provider_harness.client.statuses import (
     BROKEN_STATUSES,
     DEFAULT_SUCCESS_STATUSES,
@@ -437,14 +437,6 @@ def runtime_input_yaml(value: str | Mapping[str, Any] | None, *, field_name: str
     return text
 
 
-def _identifiers(values: Iterable[str] | None, field_name: str) -> list[str]:
-    if values is None:
-        return []
-    if isinstance(values, str):
-        values = [values]
-    return [validate_identifier(v, field=field_name, allow_dollar=False) for v in values]
-
-
 # ---------------------------------------------------------------------------------------------------
 # Call builders (pure)
 # ---------------------------------------------------------------------------------------------------
@@ -501,7 +493,7 @@ def execute_with_input_sets_call(
     body: dict[str, Any] = {"inputSetReferences": refs, "withMergedPipelineYaml": False}
     if runtime_yaml:
         body["lastYamlToMerge"] = runtime_yaml
-    stages = _identifiers(stage_ids, "stage_ids")
+    stages = validate_identifiers(stage_ids, field="stage_ids", allow_dollar=False)
     if stages:
         body["stageIdentifiers"] = stages
     return ApiCall(
@@ -527,7 +519,7 @@ def execute_stages_call(
 ) -> ApiCall[StartedExecution]:
     """Run only ``stage_ids`` of ``pipeline_id`` (``…/stages``, ``RunStageRequestDTO``)."""
     pipeline = validate_identifier(pipeline_id, field="pipeline_id", allow_dollar=False)
-    stages = _identifiers(stage_ids, "stage_ids")
+    stages = validate_identifiers(stage_ids, field="stage_ids", allow_dollar=False)
     if not stages:
         raise ValueError("stage_ids: give at least one stage identifier")
     body = {
@@ -658,7 +650,7 @@ def retry_call(
 ) -> ApiCall[StartedExecution]:
     """Retry ``execution_id`` from ``retry_stages`` (a new execution; ``POST …/execute/retry/{pipeline}``)."""
     pipeline = validate_identifier(pipeline_id, field="pipeline_id", allow_dollar=False)
-    stages = _identifiers(retry_stages, "retry_stages")
+    stages = validate_identifiers(retry_stages, field="retry_stages", allow_dollar=False)
     if not stages:
         raise ValueError("retry_stages: give at least one stage to retry")
     params = _execute_params(scope, notes, module)

@@ -15,6 +15,7 @@ ValueError: project: '1bad' is not a valid Harness identifier: it must start wit
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Final
 
 ENTITY_IDENTIFIER: Final = re.compile(r"^[a-zA-Z_][0-9a-zA-Z_$]{0,127}$")
@@ -55,3 +56,20 @@ def validate_identifier(value: object, *, field: str, allow_dollar: bool = True)
         raise ValueError(f"{field}: {value!r} is not a valid Harness identifier: {problem}")
     assert isinstance(value, str)
     return value
+
+
+def validate_identifiers(values: object, *, field: str, allow_dollar: bool = True) -> list[str]:
+    """Validate a list of identifiers (``None`` is an empty list, one string is a list of one).
+
+    >>> validate_identifiers(["build", "deploy"], field="stage_ids", allow_dollar=False)
+    ['build', 'deploy']
+    >>> validate_identifiers(None, field="stage_ids")
+    []
+    """
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, Iterable):
+        raise ValueError(f"{field}: expected a list of identifiers, got {type(values).__name__}")
+    return [validate_identifier(value, field=field, allow_dollar=allow_dollar) for value in values]

@@ -1055,15 +1055,14 @@ class HarnessInterruptExecutionOperator(HarnessTaskMixin, BaseOperator):
 
 
 def _id_list(values: Any, field: str, *, allow_dollar: bool) -> list[str]:
-    from airflow_provider_harness.client.identifiers import validate_identifier
+    """Identifiers from a list or a comma-separated string (a templated field renders to text)."""
+    from airflow_provider_harness.client.identifiers import validate_identifiers
 
-    if values is None:
-        return []
     if isinstance(values, str):
         values = [v.strip() for v in values.split(",") if v.strip()]
-    if not isinstance(values, Sequence):
+    if values is not None and not isinstance(values, Sequence):
         raise ValueError(f"{field}: expected a list of identifiers, got {type(values).__name__}")
-    return [validate_identifier(v, field=field, allow_dollar=allow_dollar) for v in values]
+    return validate_identifiers(values, field=field, allow_dollar=allow_dollar)
 
 
 __all__ = [
