@@ -25,6 +25,7 @@ from urllib.parse import quote
 from airflow_provider_harness.client.call import SPRING_PAGE, ApiCall
 from airflow_provider_harness.client.identifiers import validate_identifier, validate_identifiers
 from airflow_provider_harness.client.statuses import (
+    ABORT_IN_PROGRESS_STATUSES,
     BROKEN_STATUSES,
     DEFAULT_SUCCESS_STATUSES,
     NON_TERMINAL_STATUSES,
@@ -381,7 +382,20 @@ def parse_retry_history(data: Any) -> RetryHistory:
 
 
 def parse_notes(data: Any) -> str:
-    return _str(_mapping(data).get("notes")) or ""
+    """``data`` of the notes endpoint: ``{"notes": "<text>"}`` (``PipelineExecutionNotes``).
+
+    Strict on purpose: a reply without the ``notes`` field is an error, never "no notes", so a changed
+    shape cannot make the marker search miss an execution and start a duplicate.
+
+    >>> parse_notes({"notes": "a"}), parse_notes({"notes": None})
+    ('a', '')
+    """
+    if not isinstance(data, Mapping) or "notes" not in data:
+        raise ValueError(f"unexpected execution notes reply: expected {{'notes': text}}, got {data!r:.200}")
+    notes = data["notes"]
+    if notes is not None and not isinstance(notes, str):
+        raise ValueError(f"unexpected execution notes reply: notes is {type(notes).__name__}")
+    return notes or ""
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -750,19 +764,41 @@ def execution_marker(dag_id: str, run_id: str, task_id: str, map_index: int | No
     return f"{MARKER_PREFIX}{dag_id}/{run_id}/{task_id}/{index}"
 
 
-def notes_with_marker(notes: str | None, marker: str) -> str:
-    """User notes (kept first) followed by the marker on its own line.
+def notes_with_marker(notes: str | None, marker: str, try_number: int | None = None) -> str:
+    """User notes (kept first) followed by the marker on its own line, with the Airflow try number.
 
-    >>> notes_with_marker("release 1.2", "airflow:d/r/t/-1")
-    'release 1.2\\nairflow:d/r/t/-1'
+    >>> notes_with_marker("release 1.2", "airflow:d/r/t/-1", 2)
+    'release 1.2\\nairflow:d/r/t/-1 try=2'
+    >>> notes_with_marker(None, "airflow:d/r/t/-1")
+    'airflow:d/r/t/-1'
     """
+    line = marker if try_number is None else f"{marker} try={int(try_number)}"
     text = (notes or "").rstrip()
-    return f"{text}\n{marker}" if text else marker
+    return f"{text}\n{line}" if text else line
+
+
+def marker_try(notes: str | None, marker: str) -> int | None:
+    """The try number on the line of ``notes`` that carries ``marker``: 0 when the line has none,
+    None when no line carries it (``…/1`` does not match ``…/10``).
+
+    >>> marker_try("x\nairflow:d/r/t/-1 try=3", "airflow:d/r/t/-1")
+    3
+    >>> marker_try("airflow:d/r/t/-10", "airflow:d/r/t/-1") is None
+    True
+    """
+    found: int | None = None
+    for raw in (notes or "").splitlines():
+        line = raw.strip()
+        if line == marker:
+            found = max(found or 0, 0)
+        elif line.startswith(marker + " try=") and line[len(marker) + 5 :].isdigit():
+            found = max(found or 0, int(line[len(marker) + 5 :]))
+    return found
 
 
 def notes_have_marker(notes: str | None, marker: str) -> bool:
-    """True when one line of ``notes`` is exactly ``marker`` (``…/1`` does not match ``…/10``)."""
-    return any(line.strip() == marker for line in (notes or "").splitlines())
+    """True when one line of ``notes`` carries ``marker`` (with or without a try number)."""
+    return marker_try(notes, marker) is not None
 
 
 def choose_retry_stages(info: RetryInfo, mode: Literal["failed", "all"] = "failed") -> tuple[list[str], bool]:
@@ -803,8 +839,31 @@ def is_retryable(status: str) -> bool:
 # ---------------------------------------------------------------------------------------------------
 
 
+def format_duration(start_ts: int | None, end_ts: int | None) -> str | None:
+    """Human duration between two epoch-millisecond stamps (None when one is missing).
+
+    >>> format_duration(0, 4_200), format_duration(0, 65_000), format_duration(0, 3_723_000)
+    ('4s', '1m 05s', '1h 02m 03s')
+    """
+    if start_ts is None or end_ts is None or end_ts < start_ts:
+        return None
+    total = round((end_ts - start_ts) / 1000)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}s"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def took(start_ts: int | None, end_ts: int | None) -> str:
+    """`` in <duration>`` for a log line, or nothing when the stamps are missing."""
+    duration = format_duration(start_ts, end_ts)
+    return f" in {duration}" if duration else ""
+
+
 class StageProgress:
-    """Turns successive snapshots of one execution into log lines, one per change.
+    """Turns successive snapshots of one execution into log lines, one per change; a stage or execution
+    that ended shows how long it took.
 
     >>> progress = StageProgress()
     >>> stages = (StageSnapshot("build", "Build", "Running"), StageSnapshot("deploy", "Deploy", "NotStarted"))
@@ -813,6 +872,9 @@ class StageProgress:
     ['Execution e1 is Running', 'Stage 1/2 "Build" Running']
     >>> progress.update(snap)
     []
+    >>> done = (StageSnapshot("build", "Build", "Success", start_ts=0, end_ts=3000), stages[1])
+    >>> progress.update(ExecutionSnapshot("e1", "p", "Running", stages=done))
+    ['Stage 1/2 "Build" Success in 3s']
     """
 
     def __init__(self) -> None:
@@ -826,6 +888,8 @@ class StageProgress:
             suffix = ""
             if interpret(snapshot.status).waiting_for_user:
                 suffix = " (waiting for someone in Harness: approval, intervention or input)"
+            elif snapshot.terminal:
+                suffix = took(snapshot.start_ts, snapshot.end_ts)
             lines.append(f"Execution {snapshot.execution_id} is {snapshot.status}{suffix}")
         total = len(snapshot.stages)
         for index, stage in enumerate(snapshot.stages, 1):
@@ -834,18 +898,25 @@ class StageProgress:
             self._stages[stage.identifier] = stage.status
             if stage.status == "NotStarted":
                 continue
-            lines.append(f'Stage {index}/{total} "{stage.name}" {stage.status}')
+            duration = took(stage.start_ts, stage.end_ts) if stage.status in TERMINAL_STATUSES else ""
+            lines.append(f'Stage {index}/{total} "{stage.name}" {stage.status}{duration}')
         return lines
 
 
 def stage_summary(snapshot: ExecutionSnapshot) -> str:
-    """One line: every stage with its status.
+    """One line: every stage with its status (and duration once it ended).
 
-    >>> stages = (StageSnapshot("b", "Build", "Success"),)
+    >>> stages = (StageSnapshot("b", "Build", "Success", start_ts=0, end_ts=2000),)
     >>> stage_summary(ExecutionSnapshot("e", "p", "Success", stages=stages))
-    'Build: Success'
+    'Build: Success in 2s'
     """
-    return ", ".join(f"{s.name}: {s.status}" for s in snapshot.stages) or "no stages reported"
+    return (
+        ", ".join(
+            f"{s.name}: {s.status}{took(s.start_ts, s.end_ts) if s.status in TERMINAL_STATUSES else ''}"
+            for s in snapshot.stages
+        )
+        or "no stages reported"
+    )
 
 
 class ErrorBudget:
@@ -941,13 +1012,17 @@ def find_marked_execution(
     *,
     statuses: Iterable[str] | None = None,
     started_after_ms: int | None = None,
+    min_try: int | None = None,
     max_pages: int = 2,
     page_size: int = 50,
 ) -> ExecutionSnapshot | None:
     """The newest execution of ``pipeline_id`` whose notes carry ``marker`` (or None).
 
-    Lists at most ``max_pages`` pages (newest first, optionally only ``statuses``), and reads the notes of
-    candidates that have notes. Bounded cost: ``max_pages`` list calls plus one notes call per candidate.
+    Lists at most ``max_pages`` pages (newest first, optionally only ``statuses`` and only executions
+    started after ``started_after_ms``), and reads the notes of candidates that have notes, newest first,
+    until one matches. ``min_try`` skips executions whose marker carries a smaller Airflow try number
+    (those of an earlier clear of the task). Bounded cost: ``max_pages`` list calls plus one notes call
+    per candidate read. Errors propagate: a search that could not be completed must not read as "none".
     """
     call = list_executions_call(scope, pipeline_id, statuses=statuses)
     wanted = {normalize_status(s) for s in statuses} if statuses else None
@@ -966,9 +1041,86 @@ def find_marked_execution(
         candidates.append(snap)
     candidates.sort(key=lambda s: (s.start_ts or 0, s.run_sequence or 0), reverse=True)
     for snap in candidates:
-        if notes_have_marker(client.send(notes_call(snap.execution_id)), marker):
+        found_try = marker_try(client.send(notes_call(snap.execution_id)), marker)
+        if found_try is not None and (min_try is None or found_try >= min_try):
             return snap
     return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Aborting (shared by the operators' kill/timeout paths, the interrupt operator and the trigger)
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AbortOutcome:
+    """What became of an ``AbortAll``: accepted now, already aborting/aborted, already ended, or refused.
+
+    A refused interrupt is judged by the execution's status read right after: an abort that Harness
+    refuses because an earlier request (or a resend of this one after a lost answer) already landed is
+    a success.
+
+    >>> AbortOutcome("e1", accepted=False, status="Discontinuing").aborted
+    True
+    """
+
+    execution_id: str
+    accepted: bool
+    status: str | None = None
+    interrupt: InterruptResult | None = None
+    error: str | None = None
+
+    @property
+    def aborted(self) -> bool:
+        """The execution is stopping or stopped by an abort."""
+        return self.accepted or self.status in ABORT_IN_PROGRESS_STATUSES
+
+    def describe(self) -> str:
+        """One phrase for the log: what happened to the execution."""
+        if self.accepted:
+            return f"Aborted Harness execution {self.execution_id}"
+        if self.aborted:
+            return (
+                f"Harness execution {self.execution_id} is already {self.status} "
+                "(an earlier abort request reached Harness)"
+            )
+        if self.status in TERMINAL_STATUSES:
+            return f"Harness execution {self.execution_id} had already ended {self.status}; nothing to abort"
+        return f"Could not abort Harness execution {self.execution_id}: {self.error}"
+
+
+def _judge_refused_abort(execution_id: str, error: Exception, status: str | None) -> AbortOutcome:
+    return AbortOutcome(execution_id, accepted=False, status=status, error=str(error))
+
+
+def abort_execution(client: HarnessClient, scope: Scope, execution_id: str) -> AbortOutcome:
+    """Send ``AbortAll``; on a refusal read the status to tell "already aborted/ended" from a failure."""
+    from airflow_provider_harness.client.errors import HarnessError
+
+    try:
+        result = client.send(interrupt_call(scope, execution_id, "AbortAll"))
+    except HarnessError as exc:
+        try:
+            status: str | None = get_execution_status(client, scope, execution_id).status
+        except HarnessError:
+            status = None
+        return _judge_refused_abort(execution_id, exc, status)
+    return AbortOutcome(execution_id, accepted=True, interrupt=result)
+
+
+async def abort_execution_async(client: AsyncHarnessClient, scope: Scope, execution_id: str) -> AbortOutcome:
+    """Async twin of :func:`abort_execution` (the same calls and the same judgement)."""
+    from airflow_provider_harness.client.errors import HarnessError
+
+    try:
+        result = await client.send(interrupt_call(scope, execution_id, "AbortAll"))
+    except HarnessError as exc:
+        try:
+            status: str | None = (await fetch_execution_status(client, scope, execution_id)).status
+        except HarnessError:
+            status = None
+        return _judge_refused_abort(execution_id, exc, status)
+    return AbortOutcome(execution_id, accepted=True, interrupt=result)
 
 
 @dataclass(frozen=True)
@@ -1047,6 +1199,7 @@ def failure_summary(
 
 __all__ = [
     "NON_TERMINAL_STATUSES",
+    "AbortOutcome",
     "ErrorBudget",
     "ExecutionSnapshot",
     "FailureSummary",
@@ -1058,6 +1211,8 @@ __all__ = [
     "StartedExecution",
     "StatusFetcher",
     "StepSnapshot",
+    "abort_execution",
+    "abort_execution_async",
     "choose_retry_stages",
     "details_call",
     "execute_call",
@@ -1066,9 +1221,11 @@ __all__ = [
     "failure_summary",
     "fetch_execution_status",
     "find_marked_execution",
+    "format_duration",
     "get_execution_status",
     "interrupt_call",
     "list_executions_call",
+    "marker_try",
     "notes_call",
     "retry_call",
     "retry_stages_call",

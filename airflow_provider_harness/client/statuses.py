@@ -119,6 +119,10 @@ ABORTABLE_STATUSES: Final[frozenset[str]] = frozenset(
     )
 )
 
+#: Statuses that show an abort landed: being aborted or aborted (Harness's ABORT_IN_PROGRESS_STATUSES,
+#: as display names, less Expired, which is a timeout rather than an abort).
+ABORT_IN_PROGRESS_STATUSES: Final[frozenset[str]] = frozenset({"Discontinuing", "Aborted"})
+
 #: Notification ``nodeStatus`` derived from the engine status (PipelineNotificationUtils.getNodeStatus).
 NODE_STATUS_BY_DISPLAY: Final[dict[str, str]] = {
     "Success": "completed",

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_provider_harness.airflow_compat import (
@@ -27,7 +28,12 @@ from airflow_provider_harness.connection_fields import DEFAULT_CONN_ID
 from airflow_provider_harness.hooks.harness import HarnessTaskMixin
 
 if TYPE_CHECKING:
-    from airflow_provider_harness.client.executions import ExecutionSnapshot, FailureSummary, StartedExecution
+    from airflow_provider_harness.client.executions import (
+        AbortOutcome,
+        ExecutionSnapshot,
+        FailureSummary,
+        StartedExecution,
+    )
     from airflow_provider_harness.client.transport import HarnessClient
 
 #: XCom keys pushed before waiting (the return value is the execution id too).
@@ -52,6 +58,11 @@ class HarnessExecutionLink(BaseOperatorLink):
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
         from airflow.sdk.execution_time.xcom import XCom
 
+        known = getattr(operator, "_execution_url", None)
+        if isinstance(known, str) and known:
+            return known
+        if hasattr(operator, "_execution_url") and getattr(operator, "_execution_id", None) is None:
+            return ""  # this attempt followed no execution: nothing to link, and no XCom lookup to log
         url = XCom.get_value(ti_key=ti_key, key=XCOM_EXECUTION_URL)
         return url if isinstance(url, str) else ""
 
@@ -116,7 +127,7 @@ def validate_event(event: Any, expected_execution_id: str | None) -> dict[str, A
             f"Invalid trigger event: it is for execution {execution_id!r}, "
             f"this task follows {expected_execution_id!r}"
         )
-    for key in ("message", "harness_status", "stages", "pipeline_id", "org_id", "project_id"):
+    for key in ("message", "harness_status", "stages", "pipeline_id", "org_id", "project_id", "took"):
         if event.get(key) is not None and not isinstance(event[key], str):
             raise HarnessExecutionError(f"Invalid trigger event: {key} must be a string")
     return dict(event)
@@ -208,18 +219,82 @@ class ExecutionFollower:
             self.log.error("%s", line)
         return summary
 
-    def abort(self, reason: str) -> bool:
-        """Send ``AbortAll`` (best effort); True when Harness accepted it."""
-        from airflow_provider_harness.client.errors import HarnessError
-        from airflow_provider_harness.client.executions import interrupt_call
+    def abort(self, reason: str) -> AbortOutcome:
+        """Send ``AbortAll`` (best effort) and log what became of the execution."""
+        from airflow_provider_harness.client.executions import abort_execution
 
-        try:
-            self.client.send(interrupt_call(self.scope, self.execution_id, "AbortAll"))
-        except (HarnessError, ValueError) as exc:
-            self.log.warning("Could not abort Harness execution %s (%s): %s", self.execution_id, reason, exc)
-            return False
-        self.log.info("Aborted Harness execution %s because %s", self.execution_id, reason)
-        return True
+        outcome = abort_execution(self.client, self.scope, self.execution_id)
+        if outcome.aborted:
+            self.log.info("%s because %s", outcome.describe(), reason)
+        else:
+            self.log.warning("%s (%s)", outcome.describe(), reason)
+        return outcome
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Which try this is, in Airflow's terms: the first, a retry, or the first try after a clear.
+
+    Airflow sets ``max_tries = try_number + retries`` when a task instance is cleared, so the first try
+    of the current round is ``max_tries - retries + 1`` (the same arithmetic Airflow uses for reschedule
+    dates). Without ``max_tries`` (a stripped-down context) every later try counts as a retry.
+
+    >>> Attempt(try_number=4, round_start=4).kind, Attempt(try_number=2, round_start=1).kind
+    ('after_clear', 'retry')
+    """
+
+    try_number: int
+    round_start: int = 1
+
+    @classmethod
+    def of(cls, context: Mapping[str, Any], retries: int | None) -> Attempt:
+        ti = context["ti"]
+        try_number = int(ti.try_number)
+        max_tries = getattr(ti, "max_tries", None)
+        if not isinstance(max_tries, int) or isinstance(max_tries, bool):
+            return cls(try_number)
+        start = max_tries - int(retries or 0) + 1
+        return cls(try_number, min(max(start, 1), try_number))
+
+    @property
+    def kind(self) -> Literal["first", "retry", "after_clear"]:
+        if self.try_number <= 1:
+            return "first"
+        return "after_clear" if self.try_number == self.round_start else "retry"
+
+
+#: What the run operator does on a try, from the kind of try and the task's last execution.
+Step = Literal["start", "reattach", "adopt", "retry_failed_stages", "abort_then_start"]
+
+
+def next_step(
+    kind: Literal["first", "retry", "after_clear"],
+    previous_status: str | None,
+    *,
+    retry_strategy: str,
+    cancel_on_kill: bool,
+    success_statuses: Sequence[str] | None = None,
+) -> Step:
+    """The decision table of docs/executions.md ("Run, retry, clear") as one function.
+
+    ``previous_status`` is the status of the execution an earlier try of this task instance started
+    (None when there is none): for a retry, one of this round's tries; after a clear, the last one.
+
+    >>> next_step("retry", "Running", retry_strategy="rerun", cancel_on_kill=True)
+    'reattach'
+    >>> next_step("after_clear", "Success", retry_strategy="rerun", cancel_on_kill=True)
+    'start'
+    """
+    if kind == "first" or previous_status is None:
+        return "start"
+    outcome = interpret(previous_status, success_statuses)
+    if not outcome.terminal:
+        if kind == "retry":
+            return "reattach"
+        return "abort_then_start" if cancel_on_kill else "start"
+    if outcome.succeeded:
+        return "adopt" if kind == "retry" else "start"
+    return "retry_failed_stages" if retry_strategy == "failed_stages" else "start"
 
 
 class _ExecutionMemory:
@@ -303,6 +378,7 @@ class _HarnessExecutionOperator(HarnessTaskMixin, BaseOperator):
         self.notes = notes
         self.module = module
         self._execution_id: str | None = None
+        self._execution_url: str | None = None
         self._done = False
 
     # ---- plumbing --------------------------------------------------------------------------------
@@ -359,6 +435,8 @@ class _HarnessExecutionOperator(HarnessTaskMixin, BaseOperator):
         self, context: Mapping[str, Any], pipeline_id: str, execution_id: str, how: str, module: str | None
     ) -> str:
         url = self._url(pipeline_id, execution_id, module)
+        self._execution_id = execution_id
+        self._execution_url = url
         ti = context["ti"]
         ti.xcom_push(key=XCOM_EXECUTION_ID, value=execution_id)
         ti.xcom_push(key=XCOM_EXECUTION_URL, value=url)
@@ -386,21 +464,25 @@ class _HarnessExecutionOperator(HarnessTaskMixin, BaseOperator):
         )
 
     def _previous_execution(
-        self, context: Mapping[str, Any], memory: _ExecutionMemory, pipeline_id: str, *, any_status: bool
+        self, context: Mapping[str, Any], memory: _ExecutionMemory, pipeline_id: str, attempt: Attempt
     ) -> ExecutionSnapshot | None:
-        """The execution an earlier try of this task instance started (task state store, else marker)."""
-        from airflow_provider_harness.client.errors import HarnessError, HarnessNotFoundError
-        from airflow_provider_harness.client.executions import (
-            NON_TERMINAL_STATUSES,
-            find_marked_execution,
-            get_execution_status,
-        )
+        """The execution an earlier try of this task instance started, whatever its status.
 
+        For a retry, only this round's tries count (a clear starts a new round); after a clear, the
+        task's last execution. The task state store (3.3+) answers first; otherwise (or when the worker
+        died before writing it) the marker search does, over finished executions too. A search that
+        cannot be completed fails the try rather than risk starting a second execution.
+        """
+        from airflow_provider_harness.client.errors import HarnessError, HarnessNotFoundError
+        from airflow_provider_harness.client.executions import find_marked_execution, get_execution_status
+
+        min_try = attempt.round_start if attempt.kind == "retry" else None
         record = memory.load()
         if record and (
             record.get("pipeline_id") == pipeline_id
             and record.get("org_id") == self.scope["orgIdentifier"]
             and record.get("project_id") == self.scope["projectIdentifier"]
+            and (min_try is None or int(record.get("try_number") or 0) >= min_try)
         ):
             try:
                 return get_execution_status(self.client, self.scope, record["execution_id"])
@@ -415,11 +497,14 @@ class _HarnessExecutionOperator(HarnessTaskMixin, BaseOperator):
                 self.scope,
                 pipeline_id,
                 marker,
-                statuses=None if any_status else NON_TERMINAL_STATUSES,
+                min_try=min_try,
+                started_after_ms=_run_created_ms(context),
             )
-        except HarnessError as exc:
-            self.log.warning("Could not search Harness for an execution of an earlier try: %s", exc)
-            return None
+        except (HarnessError, ValueError) as exc:
+            raise HarnessExecutionError(
+                f"Could not check whether an earlier try of this task already started an execution of "
+                f"{pipeline_id} ({exc}); not starting one, to avoid a duplicate. The next try checks again"
+            ) from None
         if found is not None:
             self.log.info("Found execution %s of an earlier try by its marker %r", found.execution_id, marker)
         return found
@@ -433,6 +518,42 @@ class _HarnessExecutionOperator(HarnessTaskMixin, BaseOperator):
             time.sleep(interval)
             snapshot = follower.status()
         return snapshot
+
+    def _earlier_execution(
+        self, context: Mapping[str, Any], memory: _ExecutionMemory, pipeline_id: str, attempt: Attempt
+    ) -> tuple[ExecutionSnapshot | None, Step]:
+        """Find the earlier try's execution (if this is not the first try) and decide the next step."""
+        if attempt.kind == "first":
+            return None, "start"
+        previous = self._previous_execution(context, memory, pipeline_id, attempt)
+        if previous is not None and previous.status == "Discontinuing":
+            previous = self._settled(previous)
+        step = next_step(
+            attempt.kind,
+            previous.status if previous is not None else None,
+            retry_strategy=getattr(self, "retry_strategy", "rerun"),
+            cancel_on_kill=self.cancel_on_kill,
+            success_statuses=self.success_statuses,
+        )
+        if previous is not None and attempt.kind == "after_clear":
+            self.log.info(
+                "Try %s follows a clear of this task: the task's last execution, %s, is %s",
+                attempt.try_number,
+                previous.execution_id,
+                previous.status,
+            )
+        if step == "abort_then_start" and previous is not None:
+            from airflow_provider_harness.client.errors import HarnessError
+
+            follower = self._follower(previous.execution_id)
+            follower.abort("the task was cleared while it ran")
+            try:
+                self._settled(follower.status())
+            except HarnessError as exc:
+                self.log.warning(
+                    "Could not read execution %s after the abort: %s", previous.execution_id, exc
+                )
+        return previous, step
 
     def _start_guarded(
         self, context: Mapping[str, Any], pipeline_id: str, call: Any, exclude: set[str]
@@ -461,6 +582,7 @@ class _HarnessExecutionOperator(HarnessTaskMixin, BaseOperator):
                         pipeline_id,
                         marker,
                         started_after_ms=sent_at_ms - MARKER_CLOCK_SKEW_MS,
+                        min_try=context["ti"].try_number,
                     )
                 except Exception as search_error:
                     self.log.warning("Searching for the execution failed: %s", search_error)
@@ -498,7 +620,7 @@ class _HarnessExecutionOperator(HarnessTaskMixin, BaseOperator):
                 ) from None
             self.log.warning("Transient error reading execution %s, will keep polling: %s", execution_id, exc)
         if snapshot is not None and snapshot.outcome(success).terminal:
-            return self._finish(follower, snapshot.status, success)
+            return self._finish(follower, snapshot, success)
         if self.deferrable:
             from airflow_provider_harness.triggers.executions import HarnessExecutionTrigger
 
@@ -527,28 +649,43 @@ class _HarnessExecutionOperator(HarnessTaskMixin, BaseOperator):
         )
         if final is None:
             return self._timed_out(follower)
-        return self._finish(follower, final.status, success)
+        return self._finish(follower, final, success)
 
-    def _finish(self, follower: ExecutionFollower, status: str, success: Sequence[str] | None) -> str:
+    def _finish(
+        self,
+        follower: ExecutionFollower,
+        final: ExecutionSnapshot | str,
+        success: Sequence[str] | None,
+        took: str | None = None,
+    ) -> str:
+        """Succeed or raise; the last line and the exception carry the execution's URL."""
+        from airflow_provider_harness.client.executions import format_duration
 
         self._done = True
-        outcome = interpret(status, success)
-        if outcome.succeeded:
-            self.log.info("Harness execution %s ended %s", follower.execution_id, status)
+        if isinstance(final, str):
+            status = final
+        else:
+            status, took = final.status, format_duration(final.start_ts, final.end_ts)
+        ran = f" in {took}" if took else ""
+        where = f": {self._execution_url}" if self._execution_url else ""
+        if interpret(status, success).succeeded:
+            self.log.info("Harness execution %s ended %s%s%s", follower.execution_id, status, ran, where)
             return follower.execution_id
         summary = follower.failure(status, self.log_tail_lines)
-        raise HarnessExecutionError(summary.headline())
+        if self._execution_url:
+            self.log.error("Harness execution %s%s: %s", follower.execution_id, ran, self._execution_url)
+        raise HarnessExecutionError(f"{summary.headline()} ({self._execution_url or follower.execution_id})")
 
     def _timed_out(self, follower: ExecutionFollower) -> str:
         self._done = True
-        aborted = self.cancel_on_kill and follower.abort("the task's timeout passed")
+        if self.cancel_on_kill:
+            outcome = follower.abort("the task's timeout passed")
+            what = "; it was aborted" if outcome.aborted else f"; {outcome.describe()}"
+        else:
+            what = "; it was left running (cancel_on_kill=False)"
         raise HarnessExecutionError(
-            f"Harness execution {follower.execution_id} did not finish within the task's timeout"
-            + (
-                "; it was aborted"
-                if aborted
-                else "; it was left running (cancel_on_kill=False or abort refused)"
-            )
+            f"Harness execution {follower.execution_id} did not finish within the task's timeout{what}"
+            + (f" ({self._execution_url})" if self._execution_url else "")
         )
 
     def execute_complete(
@@ -577,19 +714,18 @@ class _HarnessExecutionOperator(HarnessTaskMixin, BaseOperator):
         checked = validate_event(event, execution_id)
         execution_id = checked["execution_id"]
         self._execution_id = execution_id
+        if checked.get("pipeline_id"):
+            self._execution_url = self._url(checked["pipeline_id"], execution_id, None)
         follower = self._follower(execution_id)
         status = checked["status"]
         if checked.get("stages"):
             self.log.info("Stages of execution %s: %s", execution_id, checked["stages"])
-        if status == "success":
-            self._done = True
-            self.log.info("Harness execution %s ended %s", execution_id, checked.get("harness_status"))
-            return execution_id
-        if status == "failed":
+        if status in ("success", "failed"):
             return self._finish(
                 follower,
-                checked.get("harness_status") or "Failed",
+                checked.get("harness_status") or ("Success" if status == "success" else "Failed"),
                 success_status_list(self.success_statuses),
+                took=checked.get("took"),
             )
         if status == "timeout":
             return self._timed_out(follower)
@@ -699,40 +835,33 @@ class HarnessRunPipelineOperator(_HarnessExecutionOperator):
         pipeline, runtime_yaml, refs, stages = self._validated()
         ti = context["ti"]
         memory = _ExecutionMemory(context, self.log)
-        previous: ExecutionSnapshot | None = None
-        if ti.try_number > 1:
-            previous = self._previous_execution(
-                context, memory, pipeline, any_status=self.retry_strategy == "failed_stages"
-            )
-            if previous is not None and previous.status == "Discontinuing":
-                previous = self._settled(previous)
-            if previous is not None and not previous.terminal:
-                self._remember(memory, pipeline, previous.execution_id, ti.try_number)
-                self._announce(
-                    context, pipeline, previous.execution_id, "Reattached to running", previous.module
-                )
-                return self._wait(context, pipeline, previous.execution_id, started_at)
-            if previous is not None and interpret(previous.status, self.success_statuses).succeeded:
+        attempt = Attempt.of(context, self.retries)
+        previous, step = self._earlier_execution(context, memory, pipeline, attempt)
+        if previous is not None and step in ("reattach", "adopt"):
+            self._remember(memory, pipeline, previous.execution_id, ti.try_number)
+            if step == "adopt":
                 # The earlier try lost track of an execution that then succeeded: starting the pipeline
                 # again would duplicate the deployment.
-                self._remember(memory, pipeline, previous.execution_id, ti.try_number)
                 self._announce(
                     context, pipeline, previous.execution_id, "Adopted the successful", previous.module
                 )
+                self._done = True
                 return previous.execution_id
-            if previous is not None:
-                self.log.info(
-                    "Earlier try's execution %s ended %s: %s",
-                    previous.execution_id,
-                    previous.status,
-                    self._url(pipeline, previous.execution_id, previous.module),
-                )
-        notes = notes_with_marker(self.notes, self._marker(context))
+            self._announce(context, pipeline, previous.execution_id, "Reattached to running", previous.module)
+            return self._wait(context, pipeline, previous.execution_id, started_at)
+        if previous is not None:
+            self.log.info(
+                "Earlier try's execution %s ended %s: %s",
+                previous.execution_id,
+                previous.status,
+                self._url(pipeline, previous.execution_id, previous.module),
+            )
+        notes = notes_with_marker(self.notes, self._marker(context), ti.try_number)
         started: StartedExecution | ExecutionSnapshot | None = None
         how = "Started"
-        if previous is not None and self.retry_strategy == "failed_stages":
+        if previous is not None and step == "retry_failed_stages":
             started = self._retry_failed_stages(context, pipeline, previous, runtime_yaml, notes)
-            how = "Retried failed stages in"
+            how = "Retried failed stages in" if started is not None else "Started (a rerun)"
         if started is None:
             call = start_call(
                 self.scope,
@@ -837,6 +966,8 @@ class HarnessRetryExecutionOperator(_HarnessExecutionOperator):
         "module",
     )
     template_fields_renderers = {"runtime_inputs": "yaml"}
+    #: On a later try, the task's last execution is retried (not the one given) when it did not succeed.
+    retry_strategy = "failed_stages"
 
     def __init__(
         self,
@@ -899,23 +1030,24 @@ class HarnessRetryExecutionOperator(_HarnessExecutionOperator):
             raise HarnessExecutionError(f"Cannot read execution {source_id} to retry: {exc}") from None
         ti = context["ti"]
         memory = _ExecutionMemory(context, self.log)
-        if ti.try_number > 1:
-            previous = self._previous_execution(context, memory, pipeline, any_status=True)
-            if previous is not None and previous.status == "Discontinuing":
-                previous = self._settled(previous)
-            if previous is not None and not previous.terminal:
-                self._remember(memory, pipeline, previous.execution_id, ti.try_number)
+        previous, step = self._earlier_execution(context, memory, pipeline, Attempt.of(context, self.retries))
+        if previous is not None and step in ("reattach", "adopt"):
+            self._remember(memory, pipeline, previous.execution_id, ti.try_number)
+            if step == "adopt":
                 self._announce(
-                    context, pipeline, previous.execution_id, "Reattached to running", previous.module
+                    context, pipeline, previous.execution_id, "Adopted the successful", previous.module
                 )
-                return self._wait(context, pipeline, previous.execution_id, started_at)
-            if previous is not None and previous.execution_id != source_id:
-                self.log.info(
-                    "Retrying the latest execution of this task, %s, instead of %s",
-                    previous.execution_id,
-                    source_id,
-                )
-                source_id = previous.execution_id
+                self._done = True
+                return previous.execution_id
+            self._announce(context, pipeline, previous.execution_id, "Reattached to running", previous.module)
+            return self._wait(context, pipeline, previous.execution_id, started_at)
+        if previous is not None and step != "start" and previous.execution_id != source_id:
+            self.log.info(
+                "Retrying the latest execution of this task, %s, instead of %s",
+                previous.execution_id,
+                source_id,
+            )
+            source_id = previous.execution_id
         try:
             if explicit is not None:
                 retry_stages, run_all = explicit, bool(self.run_all_stages)
@@ -936,7 +1068,7 @@ class HarnessRetryExecutionOperator(_HarnessExecutionOperator):
             retry_stages,
             run_all_stages=run_all,
             runtime_yaml=runtime_yaml,
-            notes=notes_with_marker(self.notes, self._marker(context)),
+            notes=notes_with_marker(self.notes, self._marker(context), ti.try_number),
             module=self.module,
         )
         try:
@@ -999,7 +1131,11 @@ class HarnessInterruptExecutionOperator(HarnessTaskMixin, BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow_provider_harness.client.errors import HarnessError
-        from airflow_provider_harness.client.executions import interrupt_call
+        from airflow_provider_harness.client.executions import (
+            InterruptResult,
+            abort_execution,
+            interrupt_call,
+        )
         from airflow_provider_harness.client.identifiers import validate_identifier
 
         if (
@@ -1020,18 +1156,30 @@ class HarnessInterruptExecutionOperator(HarnessTaskMixin, BaseOperator):
         execution_id = self.execution_id.strip()
         client = self.hook.get_client()
         scope = self.hook.config.scope_params("project", what=f"task {self.task_id}")
-        try:
-            result = client.send(interrupt_call(scope, execution_id, self.interrupt_type))
-        except HarnessError as exc:
-            raise HarnessExecutionError(
-                f"Harness refused the {self.interrupt_type} interrupt for execution {execution_id}: {exc}"
-            ) from None
-        self.log.info(
-            "Harness accepted %s for execution %s (interrupt %s)",
-            result.interrupt_type or self.interrupt_type,
-            execution_id,
-            result.interrupt_id,
-        )
+        result: InterruptResult | None = None
+        if self.interrupt_type.strip().lower() == "abortall":
+            outcome = abort_execution(client, scope, execution_id)
+            if not outcome.aborted:
+                raise HarnessExecutionError(
+                    f"Harness refused the {self.interrupt_type} interrupt for execution {execution_id}: "
+                    f"{outcome.error}"
+                )
+            result = outcome.interrupt
+            self.log.info("%s", outcome.describe())
+        else:
+            try:
+                result = client.send(interrupt_call(scope, execution_id, self.interrupt_type))
+            except HarnessError as exc:
+                raise HarnessExecutionError(
+                    f"Harness refused the {self.interrupt_type} interrupt for execution {execution_id}: {exc}"
+                ) from None
+        if result is not None:
+            self.log.info(
+                "Harness accepted %s for execution %s (interrupt %s)",
+                result.interrupt_type or self.interrupt_type,
+                execution_id,
+                result.interrupt_id,
+            )
         status: str | None = None
         if self.wait_for_completion:
             follower = ExecutionFollower(self.log, client, scope, execution_id)
@@ -1047,11 +1195,22 @@ class HarnessInterruptExecutionOperator(HarnessTaskMixin, BaseOperator):
             status = final.status
             self.log.info("Execution %s is now %s", execution_id, status)
         return {
-            "interrupt_id": result.interrupt_id,
-            "interrupt_type": result.interrupt_type or self.interrupt_type,
+            "interrupt_id": result.interrupt_id if result is not None else None,
+            "interrupt_type": (result.interrupt_type if result is not None else None) or self.interrupt_type,
             "execution_id": execution_id,
             "status": status,
         }
+
+
+def _run_created_ms(context: Mapping[str, Any]) -> int | None:
+    """Epoch ms before which no execution of this DAG run's tasks can have started (less clock skew).
+
+    Bounds the marker search: the earliest of the run's ``run_after``, ``queued_at`` and ``start_date``.
+    """
+    dag_run = context.get("dag_run")
+    stamps = [getattr(dag_run, name, None) for name in ("run_after", "queued_at", "start_date")]
+    known = [stamp.timestamp() for stamp in stamps if isinstance(stamp, datetime)]
+    return int(min(known) * 1000) - MARKER_CLOCK_SKEW_MS if known else None
 
 
 def _id_list(values: Any, field: str, *, allow_dollar: bool) -> list[str]:

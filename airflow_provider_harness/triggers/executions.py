@@ -43,6 +43,7 @@ EVENT_KEYS = frozenset(
         "stages",
         "message",
         "try_number",
+        "took",
     }
 )
 
@@ -138,7 +139,7 @@ class HarnessExecutionTrigger(BaseTrigger):
     # ---- events ----------------------------------------------------------------------------------
 
     def _event(self, status: str, message: str, snapshot: ExecutionSnapshot | None = None) -> TriggerEvent:
-        from airflow_provider_harness.client.executions import stage_summary
+        from airflow_provider_harness.client.executions import format_duration, stage_summary
 
         self._finished = True
         payload: dict[str, Any] = {
@@ -151,6 +152,8 @@ class HarnessExecutionTrigger(BaseTrigger):
             "stages": stage_summary(snapshot) if snapshot else None,
             "message": message,
         }
+        if snapshot is not None and snapshot.terminal:
+            payload["took"] = format_duration(snapshot.start_ts, snapshot.end_ts)
         if self.try_number is not None:
             payload["try_number"] = self.try_number
         return TriggerEvent(payload)
@@ -278,8 +281,11 @@ class HarnessExecutionTrigger(BaseTrigger):
 
         try:
             client, scope = await self._get_client()
-            await client.send(executions.interrupt_call(scope, self.execution_id, "AbortAll"))
+            outcome = await executions.abort_execution_async(client, scope, self.execution_id)
         except (HarnessError, ValueError) as exc:
             self.log.warning("Could not abort Harness execution %s (%s): %s", self.execution_id, reason, exc)
             return
-        self.log.info("Aborted Harness execution %s because %s", self.execution_id, reason)
+        if outcome.aborted:
+            self.log.info("%s because %s", outcome.describe(), reason)
+        else:
+            self.log.warning("%s (%s)", outcome.describe(), reason)

@@ -129,7 +129,7 @@ def test_example_run_pipeline_dag_with_dag_test(
     assert harness_no_retries.execution_count("smoke_tests") == 1
     assert notes_of(harness_no_retries, execution_id).splitlines() == [
         f"Deployed by Airflow run {result.run_id}",
-        f"airflow:harness_run_pipeline/{result.run_id}/deploy/-1",
+        f"airflow:harness_run_pipeline/{result.run_id}/deploy/-1 try=1",
     ]
     assert harness_no_retries.api_key not in result.output
 

@@ -92,7 +92,7 @@ class ScriptedHarness:
     retry_refusal: str | None = None
     log_lines: int = 40
     _ids: Any = field(default_factory=lambda: itertools.count(1))
-    _clock: Any = field(default_factory=lambda: itertools.count(int(time.time() * 1000), 1000))
+    _clock: Any = field(default_factory=lambda: itertools.count(int(time.time() * 1000), 100_000))
 
     # ---- helpers used by tests -------------------------------------------------------------------
 
@@ -115,8 +115,8 @@ class ScriptedHarness:
         """Answer the next requests whose ``METHOD path-prefix`` matches ``key`` with ``responses``."""
         self.faults.setdefault(key, []).extend(responses)
 
-    def client(self) -> HarnessClient:
-        return HarnessClient(make_config(), transport=httpx.MockTransport(self.handler))
+    def client(self, **config: Any) -> HarnessClient:
+        return HarnessClient(make_config(**config), transport=httpx.MockTransport(self.handler))
 
     def async_client(self) -> AsyncHarnessClient:
         return AsyncHarnessClient(make_config(), transport=httpx.MockTransport(self.handler))
@@ -154,6 +154,9 @@ class ScriptedHarness:
                 "status": status,
                 "edgeLayoutList": {"currentNodeChildren": [], "nextIds": nxt},
             }
+            if status in TERMINAL_STATUSES:  # build took 4 s, deploy 61 s (the whole run 1m 05s)
+                node["startTs"] = execution.start_ts + (0 if index == 0 else 4000)
+                node["endTs"] = execution.start_ts + (4000 if index == 0 else 65000)
             if status == "Failed":
                 node["failureInfo"] = {
                     "message": "Shell Script execution failed. Please check execution logs."
@@ -170,7 +173,7 @@ class ScriptedHarness:
             "startingNodeId": "u_build",
             "modules": ["cd"],
             "startTs": execution.start_ts,
-            "endTs": execution.start_ts + 500 if execution.status in TERMINAL_STATUSES else None,
+            "endTs": execution.start_ts + 65000 if execution.status in TERMINAL_STATUSES else None,
             "runSequence": execution.run_sequence,
             "notesExistForPlanExecutionId": bool(execution.notes),
         }
@@ -248,6 +251,10 @@ class ScriptedHarness:
                     "INVALID_REQUEST",
                     f"Invalid request: Execution is already finished with status: [{engine}]",
                 )
+            if execution.status == "Discontinuing":
+                return harness_error(
+                    400, "ABORT_ALL_ALREADY_NG", "Execution abort is already under progress."
+                )
             execution.script = ["Discontinuing", "Aborted"]
             execution.index = 0
             return ok({"id": "int1", "type": "AbortAll", "planExecutionId": execution.id})
@@ -308,12 +315,21 @@ class ScriptedHarness:
 class FakeTaskInstance:
     """Just what the operators read from ``context["ti"]``."""
 
-    def __init__(self, events: list[str] | None = None, *, try_number: int = 1, task_id: str = "run") -> None:
+    def __init__(
+        self,
+        events: list[str] | None = None,
+        *,
+        try_number: int = 1,
+        task_id: str = "run",
+        max_tries: int | None = None,
+    ) -> None:
         self.dag_id = "harness_dag"
         self.run_id = "manual__2026-01-01T00:00:00+00:00"
         self.task_id = task_id
         self.map_index = -1
         self.try_number = try_number
+        if max_tries is not None:  # what Airflow sets: retries, plus the try number at each clear
+            self.max_tries = max_tries
         self.xcom: dict[str, Any] = {}
         self.events = events if events is not None else []
 

@@ -180,12 +180,14 @@ def test_sync_success_pushes_xcom_before_waiting_and_logs_stages() -> None:
     first_poll = fake.events.index("GET /pipeline/api/pipelines/execution/v2/exec1")
     assert fake.events.index("xcom execution_url") < first_poll
     assert fake.executions["exec1"].notes == (
-        "release 1.2\nairflow:harness_dag/manual__2026-01-01T00:00:00+00:00/run/-1"
+        "release 1.2\nairflow:harness_dag/manual__2026-01-01T00:00:00+00:00/run/-1 try=1"
     )
     assert fake.requests[0].content == b"pipeline:\n  identifier: pipe\n"
     assert "Started Harness execution exec1 of pipeline pipe (try 1): https://harness.test/ng/#/" in log.text
     assert 'Stage 1/2 "Build" Running' in log.lines
-    assert 'Stage 2/2 "Deploy" Success' in log.lines
+    assert 'Stage 1/2 "Build" Success in 4s' in log.lines
+    assert 'Stage 2/2 "Deploy" Success in 1m 01s' in log.lines
+    assert f"Harness execution exec1 ended Success in 1m 05s: {ti.xcom['execution_url']}" == log.lines[-1]
     assert fake.count("GET", "/pipeline/api/pipelines/execution/v2/") == 3  # one GET per poll
 
 
@@ -196,10 +198,12 @@ def test_sync_failure_reports_stage_step_message_and_log_tail_without_secrets() 
     with pytest.raises(HarnessExecutionError) as info:
         op.execute(make_context(FakeTaskInstance()))
     message = str(info.value)
+    url = "https://harness.test/ng/#/account/acc/cd/orgs/default/projects/proj/pipelines/pipe/executions/exec1/pipeline"
     assert message == (
         'Harness execution exec1 ended Failed in stage "Deploy", step "Rollout": '
-        "Shell Script execution failed. Please check execution logs."
+        f"Shell Script execution failed. Please check execution logs. ({url})"
     )
+    assert log.lines[-1] == f"Harness execution exec1 in 1m 05s: {url}"
     assert "Last 5 log lines of that step:" in log.text
     assert "    error: rollout failed" in log.lines
     assert "deploying part 36" in log.text and "deploying part 35" not in log.text
@@ -318,8 +322,7 @@ def test_retry_reattaches_through_marker_without_state_store() -> None:
     assert second.execute(make_context(FakeTaskInstance(try_number=2))) == "exec1"
     assert fake.starts() == 1
     listing = next(r for r in fake.requests if r.url.path.endswith("/execution/summary"))
-    assert "Running" in listing.url.params.get_list("status")
-    assert "Success" not in listing.url.params.get_list("status")
+    assert listing.url.params.get_list("status") == []  # finished executions count too
 
 
 def test_retry_after_a_finished_execution_reruns_by_default() -> None:
@@ -372,6 +375,8 @@ def test_failed_stages_falls_back_to_rerun_when_harness_cannot_retry() -> None:
     assert second.execute(make_context(FakeTaskInstance(try_number=2), store)) == "exec2"
     assert fake.count("POST", "/pipeline/api/pipeline/execute/retry/") == 0
     assert "more than 30 days old" in log.text and "rerunning the pipeline instead" in log.text
+    assert "Retried failed stages" not in log.text  # exec2 is a fresh run, and the log says so
+    assert "Started (a rerun) Harness execution exec2 of pipeline pipe (try 2)" in log.text
 
 
 def test_ambiguous_start_finds_the_execution_by_marker_and_never_resends() -> None:
@@ -427,11 +432,12 @@ async def test_deferrable_success_through_real_trigger() -> None:
     trigger_log = wire_trigger(trigger, fake)
     (event,) = await run_trigger(trigger)
     assert event["status"] == "success" and event["harness_status"] == "Success"
-    assert 'Stage 2/2 "Deploy" Success' in trigger_log.lines
+    assert 'Stage 2/2 "Deploy" Success in 1m 01s' in trigger_log.lines
     fresh = run_op(deferrable=True)
     log = wire(fresh, fake)
     assert fresh.execute_complete(make_context(ti), event=event, **deferred.kwargs) == "exec1"
-    assert "Stages of execution exec1: Build: Success, Deploy: Success" in log.text
+    assert "Stages of execution exec1: Build: Success in 4s, Deploy: Success in 1m 01s" in log.text
+    assert "Harness execution exec1 ended Success in 1m 05s: https://harness.test/ng/#/" in log.text
 
 
 async def test_deferrable_terminal_before_deferring_does_not_defer() -> None:
@@ -577,12 +583,16 @@ def test_interrupt_operator_abort_and_refusals() -> None:
         "status": "Aborted",
     }
     again = HarnessInterruptExecutionOperator(task_id="abort2", execution_id=running.id)
-    wire(again, fake)
+    log = wire(again, fake)
+    assert again.execute(make_context(FakeTaskInstance(task_id="abort2")))["interrupt_id"] is None
+    assert f"Harness execution {running.id} is already Aborted" in log.text
+    finished = HarnessInterruptExecutionOperator(task_id="abort3", execution_id=fake.add(["Success"]).id)
+    wire(finished, fake)
     with pytest.raises(
         HarnessExecutionError,
-        match=r"refused the AbortAll interrupt .*already finished with status: \[ABORTED\]",
+        match=r"refused the AbortAll interrupt .*already finished with status: \[SUCCEEDED\]",
     ):
-        again.execute(make_context(FakeTaskInstance(task_id="abort2")))
+        finished.execute(make_context(FakeTaskInstance(task_id="abort3")))
     pause = HarnessInterruptExecutionOperator(
         task_id="pause", execution_id=fake.add(["Running"]).id, interrupt_type="Pause"
     )
@@ -605,8 +615,28 @@ def test_extra_link_reads_this_attempts_url(monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(XCom, "get_value", staticmethod(get_value))
     link = HarnessExecutionLink()
-    assert link.get_link(run_op(), ti_key="key-of-attempt-2") == "https://harness.test/ng/#/x"
+    resumed = run_op()
+    resumed._execution_id = "exec9"  # resumed after deferral on another worker: the URL is in XCom
+    assert link.get_link(resumed, ti_key="key-of-attempt-2") == "https://harness.test/ng/#/x"
     assert calls == [{"ti_key": "key-of-attempt-2", "key": "execution_url"}]
+
+
+def test_extra_link_is_quiet_when_the_attempt_started_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A task that failed before starting an execution: no XCom lookup (Airflow logs its 404 as an error)."""
+    from airflow.sdk.execution_time.xcom import XCom
+
+    monkeypatch.setattr(XCom, "get_value", staticmethod(lambda **kw: pytest.fail(f"XCom lookup {kw}")))
+    fake = ScriptedHarness()
+    fake.inject("POST /pipeline/api/pipeline/execute/pipe", harness_error(403, "ACCESS_DENIED", "denied"))
+    op = run_op()
+    wire(op, fake)
+    with pytest.raises(Exception, match="denied"):
+        op.execute(make_context(FakeTaskInstance()))
+    assert HarnessExecutionLink().get_link(op, ti_key="k") == ""
+    started = run_op(wait_for_completion=False)
+    wire(started, ScriptedHarness())
+    started.execute(make_context(FakeTaskInstance()))
+    assert HarnessExecutionLink().get_link(started, ti_key="k").endswith("/executions/exec1/pipeline")
 
 
 # ---- sensors --------------------------------------------------------------------------------------
@@ -663,7 +693,7 @@ async def test_execution_sensor_deferrable_through_trigger_and_timeout() -> None
 def test_pipeline_succeeded_sensor() -> None:
     fake = ScriptedHarness()
     old_success = fake.add(["Success"])
-    after = (old_success.start_ts + 600) / 1000  # epoch seconds, after the old run ended
+    after = (old_success.start_ts + 66_000) / 1000  # epoch seconds, after the old run ended
     sensor = HarnessPipelineSucceededSensor(task_id="w", pipeline_id="pipe", after=after)
     wire(sensor, fake)
     ctx = make_context(FakeTaskInstance(task_id="w"))

@@ -82,12 +82,13 @@ async def test_one_success_event_stage_lines_and_one_get_per_poll() -> None:
         "org_id": "default",
         "project_id": "proj",
         "harness_status": "Success",
-        "stages": "Build: Success, Deploy: Success",
+        "stages": "Build: Success in 4s, Deploy: Success in 1m 01s",
         "message": f"Harness execution {execution.id} ended Success",
+        "took": "1m 05s",
     }
     assert fake.count("GET", "/pipeline/api/pipelines/execution/v2/") == 4
     assert f"Execution {execution.id} is Queued" in log.lines
-    assert 'Stage 1/2 "Build" Running' in log.lines and 'Stage 2/2 "Deploy" Success' in log.lines
+    assert 'Stage 1/2 "Build" Running' in log.lines and 'Stage 2/2 "Deploy" Success in 1m 01s' in log.lines
     assert API_KEY not in log.text
 
 
@@ -240,7 +241,7 @@ async def test_on_kill_refused_by_harness_is_logged_not_raised() -> None:
     log = wire_trigger(trigger, fake)
     with_task_state(trigger, "failed")
     await trigger.on_kill()
-    assert "Could not abort" in log.text and "already finished" in log.text
+    assert f"Harness execution {execution.id} had already ended Success; nothing to abort" in log.text
 
 
 async def _cancel_while_polling(trigger: HarnessExecutionTrigger, message: str | None) -> asyncio.Task[Any]:
