@@ -881,6 +881,21 @@ class StageProgress:
         self._status: str | None = None
         self._stages: dict[str, str] = {}
 
+    def state(self) -> dict[str, Any]:
+        """What has been logged so far, JSON-safe (a reschedule sensor keeps it between pokes)."""
+        return {"status": self._status, "stages": dict(self._stages)}
+
+    @classmethod
+    def restore(cls, state: Mapping[str, Any]) -> StageProgress:
+        """A progress that continues from :meth:`state` (unknown shapes start afresh)."""
+        progress = cls()
+        if isinstance(state.get("status"), str):
+            progress._status = state["status"]
+        stages = state.get("stages")
+        if isinstance(stages, Mapping):
+            progress._stages = {str(k): str(v) for k, v in stages.items()}
+        return progress
+
     def update(self, snapshot: ExecutionSnapshot) -> list[str]:
         lines: list[str] = []
         if snapshot.status != self._status:

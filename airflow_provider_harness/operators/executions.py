@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         AbortOutcome,
         ExecutionSnapshot,
         FailureSummary,
+        StageProgress,
         StartedExecution,
     )
     from airflow_provider_harness.client.transport import HarnessClient
@@ -140,14 +141,21 @@ class ExecutionFollower:
     :func:`~airflow_provider_harness.client.executions.get_execution_status` and logs the same lines.
     """
 
-    def __init__(self, log: Any, client: HarnessClient, scope: Mapping[str, str], execution_id: str) -> None:
+    def __init__(
+        self,
+        log: Any,
+        client: HarnessClient,
+        scope: Mapping[str, str],
+        execution_id: str,
+        progress: StageProgress | None = None,
+    ) -> None:
         from airflow_provider_harness.client.executions import StageProgress
 
         self.log = log
         self.client = client
         self.scope = scope
         self.execution_id = execution_id
-        self.progress = StageProgress()
+        self.progress = progress if progress is not None else StageProgress()
 
     def status(self) -> ExecutionSnapshot:
         from airflow_provider_harness.client.executions import get_execution_status

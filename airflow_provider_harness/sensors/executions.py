@@ -33,7 +33,17 @@ from airflow_provider_harness.operators.executions import (
 )
 
 if TYPE_CHECKING:
-    pass
+    from airflow_provider_harness.client.executions import StageProgress
+
+#: Task state store key (Airflow 3.3+) with what a reschedule-mode sensor has logged in this try.
+PROGRESS_KEY = "harness_sensor_progress"
+
+
+class _Silent:
+    """A logger that drops lines (the transition lines of a reschedule poke that has no memory)."""
+
+    def info(self, *args: Any) -> None:
+        return None
 
 
 class _HarnessSensorBase(HarnessTaskMixin, BaseSensorOperator):
@@ -93,6 +103,9 @@ class HarnessExecutionSensor(_HarnessSensorBase):
         self.execution_id = execution_id
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.log_tail_lines = log_tail_lines
+        self._execution_id: str | None = None
+        self._execution_url: str | None = None
+        self._kept_progress: StageProgress | None = None
 
     def _checked_id(self) -> str:
         if (
@@ -104,7 +117,9 @@ class HarnessExecutionSensor(_HarnessSensorBase):
         self._validate_scope()
         return self.execution_id.strip()
 
-    def _push_url(self, context: Mapping[str, Any], pipeline_id: str, module: str | None) -> None:
+    def _push_url(
+        self, context: Mapping[str, Any], pipeline_id: str, module: str | None, announce: bool
+    ) -> None:
         from airflow_provider_harness.client.executions import execution_url
         from airflow_provider_harness.operators.executions import XCOM_EXECUTION_URL
 
@@ -116,15 +131,61 @@ class HarnessExecutionSensor(_HarnessSensorBase):
             execution_id=self.execution_id.strip(),
             module=module,
         )
-        context["ti"].xcom_push(key=XCOM_EXECUTION_URL, value=url)
-        self.log.info("Waiting for Harness execution %s: %s", self.execution_id, url)
+        self._execution_url = url
+        context["ti"].xcom_push(key=XCOM_EXECUTION_URL, value=url)  # Airflow clears XComs per reschedule
+        if announce:
+            self.log.info("Waiting for Harness execution %s: %s", self.execution_id, url)
+
+    def _progress(self, context: Mapping[str, Any], execution_id: str) -> tuple[StageProgress, bool]:
+        """(what was logged so far, whether the wait was announced) for this try, across reschedules.
+
+        In poke mode the sensor instance lives on. In reschedule mode each poke is a new process: the
+        task state store (Airflow 3.3+) carries the progress; without it a reschedule announces nothing
+        again and logs one summary line per poke instead of the transition lines.
+        """
+        from airflow_provider_harness.client.executions import StageProgress
+
+        if self._kept_progress is not None:
+            return self._kept_progress, True
+        store = context.get("task_state_store")
+        if store is not None:
+            try:
+                saved = store.get(PROGRESS_KEY)
+            except Exception as exc:
+                self.log.warning("Could not read the task state store: %s", exc)
+                saved = None
+            if (
+                isinstance(saved, Mapping)
+                and saved.get("try_number") == context["ti"].try_number
+                and saved.get("execution_id") == execution_id
+            ):
+                return StageProgress.restore(saved), True
+            return StageProgress(), False
+        return StageProgress(), int(context.get("task_reschedule_count") or 0) > 0
+
+    def _keep_progress(self, context: Mapping[str, Any], execution_id: str, progress: StageProgress) -> None:
+        self._kept_progress = progress
+        store = context.get("task_state_store")
+        if store is None or self.reschedule is False:
+            return
+        record = {"try_number": context["ti"].try_number, "execution_id": execution_id, **progress.state()}
+        try:
+            store.set(PROGRESS_KEY, record)
+        except Exception as exc:
+            self.log.warning("Could not save the sensor's progress in the task state store: %s", exc)
 
     def poke(self, context: Any) -> bool:
         from airflow_provider_harness.client.errors import HarnessError
-        from airflow_provider_harness.client.executions import is_transient
+        from airflow_provider_harness.client.executions import is_transient, stage_summary
 
         execution_id = self._checked_id()
-        follower = ExecutionFollower(self.log, self.client, self.scope, execution_id)
+        self._execution_id = execution_id
+        progress, announced = self._progress(context, execution_id)
+        memory = context.get("task_state_store") is not None or self._kept_progress is not None
+        quiet = announced and not memory  # a reschedule without a store: one summary line, below
+        follower = ExecutionFollower(
+            _Silent() if quiet else self.log, self.client, self.scope, execution_id, progress
+        )
         try:
             snapshot = follower.status()
         except HarnessError as exc:
@@ -134,9 +195,11 @@ class HarnessExecutionSensor(_HarnessSensorBase):
                 )
                 return False
             raise HarnessExecutionError(f"Reading Harness execution {execution_id} failed: {exc}") from None
-        if not getattr(self, "_url_pushed", False):
-            self._push_url(context, snapshot.pipeline_id, snapshot.module)
-            self._url_pushed = True
+        follower.log = self.log
+        self._push_url(context, snapshot.pipeline_id, snapshot.module, announce=not announced)
+        if quiet:
+            self.log.info("Execution %s is %s (%s)", execution_id, snapshot.status, stage_summary(snapshot))
+        self._keep_progress(context, execution_id, progress)
         outcome = snapshot.outcome(success_status_list(self.success_statuses))
         if not outcome.terminal:
             return False
@@ -175,6 +238,7 @@ class HarnessExecutionSensor(_HarnessSensorBase):
         self, context: Any, event: dict[str, Any] | None = None, execution_id: str | None = None
     ) -> None:
         checked = validate_event(event, execution_id)
+        self._execution_id = checked["execution_id"]
         status = checked["status"]
         if checked.get("stages"):
             self.log.info("Stages of execution %s: %s", checked["execution_id"], checked["stages"])

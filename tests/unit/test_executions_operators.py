@@ -661,6 +661,34 @@ def test_execution_sensor_poke_paths() -> None:
     assert "    error: rollout failed" in log.lines
 
 
+@pytest.mark.parametrize("with_store", [True, False], ids=["state-store", "no-store"])
+def test_reschedule_sensor_announces_once_and_logs_only_changes(with_store: bool) -> None:
+    """Each reschedule poke is a new process (a fresh sensor instance) with XComs cleared."""
+    fake = ScriptedHarness()
+    execution = fake.add(["Running", "Running", "Running", "Success"])
+    store = FakeStateStore() if with_store else None
+    lines: list[str] = []
+    for poke in range(4):
+        sensor = HarnessExecutionSensor(
+            task_id="s", execution_id=execution.id, deferrable=False, mode="reschedule"
+        )
+        log = wire(sensor, fake)
+        ti = FakeTaskInstance(task_id="s")
+        context = make_context(ti, store)
+        context["task_reschedule_count"] = poke
+        assert sensor.poke(context) is (poke == 3)
+        assert ti.xcom["execution_url"].endswith(f"/executions/{execution.id}/pipeline")  # every poke
+        lines += log.lines
+    assert sum(line.startswith("Waiting for Harness execution") for line in lines) == 1
+    if with_store:
+        assert lines.count(f"Execution {execution.id} is Running") == 1
+        assert lines.count('Stage 1/2 "Build" Running') == 1
+    else:  # no memory across processes: one summary line per later poke, never the transition lines again
+        assert lines.count(f"Execution {execution.id} is Running") == 1
+        assert lines.count(f"Execution {execution.id} is Running (Build: Running, Deploy: NotStarted)") == 2
+    assert f"Harness execution {execution.id} ended Success" in lines
+
+
 async def test_execution_sensor_deferrable_through_trigger_and_timeout() -> None:
     fake = ScriptedHarness()
     execution = fake.add(["Running", "Running", "Success"])
