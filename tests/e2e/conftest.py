@@ -472,6 +472,32 @@ class LiveAirflow:
         path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
         self.api("PATCH", path, json={"new_state": state})
 
+    def clear_task(self, dag_id: str, run_id: str, task_id: str) -> None:
+        """What a user's "Clear" on a task does (its run goes back to running)."""
+        body = {"dry_run": False, "task_ids": [task_id], "dag_run_id": run_id, "only_failed": False}
+        self.api("POST", f"/api/v2/dags/{dag_id}/clearTaskInstances", json=body)
+
+    def wait_for_try(
+        self,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        try_number: int,
+        states: Iterable[str],
+        timeout: float = 120,
+    ) -> dict[str, Any]:
+        """Wait until the task instance's try ``try_number`` is in one of ``states``; returns its record."""
+        wanted = set(states)
+        seen: list[dict[str, Any]] = []
+
+        def reached() -> bool:
+            path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+            seen.append(self.api("GET", path).json())
+            return seen[-1]["try_number"] == try_number and seen[-1]["state"] in wanted
+
+        self._wait(reached, timeout, f"{dag_id}.{task_id} try {try_number} to reach {sorted(wanted)}")
+        return seen[-1]
+
     def wait_for_task_state(
         self, dag_id: str, run_id: str, task_id: str, states: Iterable[str], timeout: float = 120
     ) -> str:

@@ -191,6 +191,63 @@ def test_dag_test_airflow_retry_reattaches_without_a_second_execution(
     assert harness_no_retries.execution_count("long_running") == 1
 
 
+LOST_TRACK_DAG = """
+from datetime import datetime, timedelta
+from airflow.sdk import DAG
+from airflow_provider_harness.operators.executions import HarnessRunPipelineOperator
+
+
+def wait_until_try_ones_execution_ended(context):
+    # The test's only hook: on the retry, wait (for a state, bounded) until try 1's execution finished, so
+    # the retry meets the "earlier execution already succeeded" row of the decision table.
+    if context["ti"].try_number < 2:
+        return
+    import time
+    from airflow_provider_harness.client.executions import list_executions_call, parse_summary
+    from airflow_provider_harness.hooks.harness import HarnessHook
+
+    hook = HarnessHook()
+    client, scope = hook.get_client(), hook.config.scope_params("project", what="test")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = [parse_summary(item) for item in client.paginate(list_executions_call(scope, "quick"))]
+        if found and all(snapshot.terminal for snapshot in found):
+            return
+        time.sleep(0.1)
+    raise AssertionError("try 1's execution did not end")
+
+
+with DAG("harness_e2e_lost_track", schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as dag:
+    HarnessRunPipelineOperator(
+        task_id="deploy",
+        pipeline_id="quick",
+        deferrable=True,
+        poll_interval=0.05,
+        retries=1,
+        retry_delay=timedelta(seconds=0),
+        pre_execute=wait_until_try_ones_execution_ended,
+    )
+"""
+
+
+def test_dag_test_retry_after_losing_track_adopts_the_finished_execution(
+    run_dag: Any, harness_no_retries: Any, tmp_path: Path
+) -> None:
+    """Try 1 loses Harness while its execution finishes; the retry must adopt it, not deploy again (on
+    Airflow 3.0-3.2 through the marker search over finished executions, on 3.3 the task state store)."""
+    harness_no_retries.create_pipeline(pipeline("quick", [("deploy", "echo deployed")]))
+    details = "/pipeline/api/pipelines/execution/v2/"
+    harness_no_retries.inject_fault("error", status=503, count=11, path_prefix=details, method="GET")
+
+    result = run_dag(load_dag(LOST_TRACK_DAG, tmp_path, "harness_e2e_lost_track"))
+
+    assert result.state == "success", result
+    assert result.try_numbers["deploy"] == 2
+    assert harness_no_retries.execution_count("quick") == 1
+    assert "Adopted the successful Harness execution" in result.output
+    assert ("by its marker" in result.output) == (AIRFLOW_VERSION < (3, 3))
+
+
 FAILED_STAGES_DAG = """
 from datetime import datetime, timedelta
 from airflow.sdk import DAG
@@ -253,6 +310,37 @@ def test_live_example_dag_through_the_triggerer(live_airflow: Any, live_harness_
     log = live_airflow.task_log("harness_run_pipeline", run_id, "deploy")
     assert "Started Harness execution" in log and "Deploy: Success" in log
     assert emulator.api_key not in log
+
+
+CLEAR_DAG = """
+from datetime import datetime
+from airflow.sdk import DAG
+from airflow_provider_harness.operators.executions import HarnessRunPipelineOperator
+
+with DAG("harness_e2e_clear", schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as dag:
+    HarnessRunPipelineOperator(task_id="deploy", pipeline_id="quick", deferrable=True, poll_interval=0.5)
+"""
+
+
+def test_live_clear_of_a_successful_task_deploys_again(
+    live_airflow: Any, live_harness_connection: Any
+) -> None:
+    """Clearing a green task is how Airflow users re-run a deploy: try 2 starts a new execution."""
+    emulator = live_harness_connection
+    emulator.create_pipeline(pipeline("quick", [("deploy", "echo deployed")]))
+    live_airflow.add_dag_file(CLEAR_DAG, "harness_e2e_clear.py")
+    run_id = live_airflow.trigger("harness_e2e_clear")
+    live_airflow.wait_for_try("harness_e2e_clear", run_id, "deploy", 1, {"success"}, timeout=120)
+    assert emulator.execution_count("quick") == 1
+
+    live_airflow.clear_task("harness_e2e_clear", run_id, "deploy")
+
+    live_airflow.wait_for_try("harness_e2e_clear", run_id, "deploy", 2, {"success", "failed"}, timeout=120)
+    assert live_airflow.wait_for_run("harness_e2e_clear", run_id, timeout=60) == "success"
+    assert emulator.execution_count("quick") == 2
+    log = live_airflow.task_log("harness_e2e_clear", run_id, "deploy")
+    assert "Try 2 follows a clear of this task" in log
+    assert "Adopted" not in log
 
 
 KILL_DAG = """
