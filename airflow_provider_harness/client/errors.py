@@ -4,6 +4,11 @@ Harness reports not-found by ``code`` (often with HTTP 400), sends 429 without `
 its edge, and proxies in front of it answer with HTML. :func:`error_from_response` turns all of these
 into one clear, single-line exception carrying Harness's message, code and correlation id.
 
+A missing resource (:class:`HarnessNotFoundError`, whose hint names the account/org/project the request
+looked in) is told apart from a missing *endpoint* (:class:`HarnessEndpointNotFoundError`: Jersey's
+``HTTP 404 Not Found`` for a route the server does not have, or the edge's HTML 404), so "not found"
+never makes a caller create a resource or report it gone when the API itself is missing.
+
 >>> err = HarnessNotFoundError("Organization with identifier [x] not found",
 ...                            code="RESOURCE_NOT_FOUND_EXCEPTION", http_status=400,
 ...                            method="GET", path="/ng/api/organizations/x")
@@ -34,6 +39,15 @@ AUTHENTICATION_CODES = frozenset({"INVALID_TOKEN", "EXPIRED_TOKEN", "INVALID_CRE
 PERMISSION_CODES = frozenset({"NG_ACCESS_DENIED", "ACCESS_DENIED"})
 CONFLICT_CODES = frozenset({"DUPLICATE_FIELD"})
 RATE_LIMIT_CODES = frozenset({"TOO_MANY_REQUESTS"})
+#: ``INVALID_REQUEST`` messages that mean "this does not exist": execute / retry of a missing pipeline
+#: answer ``Invalid request: Pipeline with the given ID: p does not exist or has been deleted`` with HTTP
+#: 400 (harness-api.md §2.4, §9.1). Other INVALID_REQUESTs (e.g. a webhook event not processed yet,
+#: "Trigger event history doesn't exist ...") are not matched.
+NOT_FOUND_MESSAGE = re.compile(r"\bdoes not exist or has been deleted\b", re.IGNORECASE)
+#: The message of the ``javax.ws.rs.NotFoundException`` Jersey raises for a route it does not have
+#: (Harness maps it to HTTP 400 ``RESOURCE_NOT_FOUND_EXCEPTION``; Dropwizard's own mapper to a 404
+#: ``{"code": 404, "message": ...}``), harness-api.md §2.3.
+UNKNOWN_ROUTE_MESSAGE = re.compile(r"^\s*HTTP 404 Not Found\.?\s*$", re.IGNORECASE)
 
 
 class HarnessError(Exception):
@@ -59,6 +73,7 @@ class HarnessError(Exception):
         path: str | None = None,
         hint: str | None = None,
         attempts: int = 1,
+        scope: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -69,10 +84,13 @@ class HarnessError(Exception):
         self.path = path
         self.hint = hint
         self.attempts = attempts
+        #: Where the request looked: ``{"account": ..., "org": ..., "project": ...}`` as it was sent
+        #: (only the levels the request named), or None when unknown.
+        self.scope = dict(scope) if scope else None
 
     def __str__(self) -> str:
         details = [d for d in (self.code, self.http_status and f"HTTP {self.http_status}") if d]
-        if self.method and self.path:
+        if self.method and self.path and f"{self.method} {self.path}" not in str(self.message):
             details.append(f"{self.method} {self.path}")
         if self.attempts > 1:
             details.append(f"after {self.attempts} attempts")
@@ -109,7 +127,28 @@ class HarnessPermissionError(HarnessError):
 
 
 class HarnessNotFoundError(HarnessError):
-    """The resource or execution does not exist (detected by code; Harness often answers 400)."""
+    """The resource or execution does not exist (detected by code; Harness often answers 400).
+
+    Also ``INVALID_REQUEST`` "... does not exist or has been deleted" (running a missing pipeline). The
+    hint names the scope the request looked in (``scope``), since a wrong org or project reads the same.
+    """
+
+
+class HarnessEndpointNotFoundError(HarnessError):
+    """Harness has no such endpoint: not a missing resource, a missing API (or a wrong URL).
+
+    Jersey answers a route it does not have with ``RESOURCE_NOT_FOUND_EXCEPTION`` "HTTP 404 Not Found"
+    (HTTP 400), e.g. an older self-managed Harness without a newer API; Harness's edge answers an
+    unknown prefix with an HTML 404. Deliberately not a :class:`HarnessNotFoundError`, so resource
+    ``apply`` does not try a create and ``delete`` does not report "already gone".
+
+    >>> err = error_from_response(400, '{"status": "FAILURE", "code": "RESOURCE_NOT_FOUND_EXCEPTION", '
+    ...     '"message": "HTTP 404 Not Found"}', method="POST", path="/ng/api/xyz")
+    >>> isinstance(err, HarnessEndpointNotFoundError), isinstance(err, HarnessNotFoundError)
+    (True, False)
+    >>> err.message
+    'Harness has no endpoint POST /ng/api/xyz (HTTP 404 Not Found from Jersey)'
+    """
 
 
 class HarnessConflictError(HarnessError):
@@ -255,9 +294,48 @@ def parse_error_body(text: str) -> tuple[str | None, str | None, str | None, Map
     return message, code, correlation_id, body
 
 
-def classify(http_status: int | None, code: str | None) -> type[HarnessError]:
-    """Pick the exception class for an HTTP status and Harness code (code wins where it is specific)."""
+def is_unknown_route(
+    http_status: int | None, code: str | None, message: str | None, kind: str | None = None
+) -> bool:
+    """Whether an error answer means "no such endpoint" rather than "no such resource".
+
+    Jersey's ``HTTP 404 Not Found`` (as Harness's 400 ``RESOURCE_NOT_FOUND_EXCEPTION`` or Dropwizard's
+    404 without a Harness code), or a 404 whose body is not JSON (HTML, plain text, empty: the edge).
+
+    >>> is_unknown_route(400, "RESOURCE_NOT_FOUND_EXCEPTION", "HTTP 404 Not Found")
+    True
+    >>> is_unknown_route(400, "RESOURCE_NOT_FOUND_EXCEPTION", "Organization with identifier [x] not found")
+    False
+    """
+    jersey = bool(message and UNKNOWN_ROUTE_MESSAGE.match(message))
     if code in NOT_FOUND_CODES:
+        return jersey
+    if code is None and http_status == 404:
+        return jersey or kind in ("html", "empty", "text")
+    return False
+
+
+def classify(
+    http_status: int | None,
+    code: str | None,
+    message: str | None = None,
+    *,
+    kind: str | None = None,
+) -> type[HarnessError]:
+    """Pick the exception class for an HTTP status and Harness code (code wins where it is specific).
+
+    ``message`` and the body ``kind`` (see :func:`body_kind`) tell an unknown route from a missing
+    resource, and an ``INVALID_REQUEST`` that means "does not exist" from other refusals.
+
+    >>> classify(400, "INVALID_REQUEST", "Invalid request: Pipeline with the given ID: p does not exist "
+    ...          "or has been deleted").__name__
+    'HarnessNotFoundError'
+    """
+    if is_unknown_route(http_status, code, message, kind):
+        return HarnessEndpointNotFoundError
+    if code in NOT_FOUND_CODES:
+        return HarnessNotFoundError
+    if code == "INVALID_REQUEST" and message and NOT_FOUND_MESSAGE.search(message):
         return HarnessNotFoundError
     if code in AUTHENTICATION_CODES or http_status == 401:
         return HarnessAuthenticationError
@@ -285,6 +363,33 @@ SERVER_HINT = (
 RATE_LIMIT_HINT = (
     "Harness allows about 1000 API requests per minute per API key; poll less often or spread the load"
 )
+UNKNOWN_ROUTE_HINT = (
+    "The server may be an older self-managed Harness without this API (upgrade it or use an API it "
+    "has), or the Harness URL (connection host or HARNESS_BASE_URL) points at something other than "
+    "the Harness API"
+)
+_SCOPE_LABELS = (("account", "account"), ("org", "organization"), ("project", "project"))
+
+
+def scope_hint(scope: Mapping[str, str]) -> str | None:
+    """The hint of a not-found error: the scope the request looked in, and how to fix a wrong one.
+
+    >>> hint = scope_hint({"account": "acc", "org": "default", "project": "nope"})
+    >>> hint.split(";")[0]
+    "Harness looked in account 'acc', organization 'default', project 'nope'"
+    >>> scope_hint({"account": "acc"})
+    "Harness looked in account 'acc'; check the identifier and the connection's account id"
+    """
+    where = ", ".join(f"{label} {scope[key]!r}" for key, label in _SCOPE_LABELS if scope.get(key))
+    if not where:
+        return None
+    if scope.get("org") or scope.get("project"):
+        return (
+            f"Harness looked in {where}; if that is the wrong organization or project, check org_id/"
+            "project_id on the task or the connection's defaults (extras org_id/project_id, or "
+            "HARNESS_ORG_ID/HARNESS_PROJECT_ID)"
+        )
+    return f"Harness looked in {where}; check the identifier and the connection's account id"
 
 
 def error_from_response(
@@ -297,18 +402,31 @@ def error_from_response(
     account_id: str | None = None,
     envelope_status: str | None = None,
     key_account: str | None = None,
+    scope: Mapping[str, str] | None = None,
 ) -> HarnessError:
     """Build the right :class:`HarnessError` for a failed response.
 
     ``permission`` is the permission the call needs, named in a 403 when Harness does not list it.
     ``envelope_status`` is ``FAILURE``/``ERROR`` for an error envelope that came with HTTP 2xx.
     ``key_account`` is the account named inside the API key (``pat.<account>.…``), checked on 401.
+    ``scope`` is where the request looked (``account``/``org``/``project`` as sent); a not-found error
+    names it in its hint.
     """
     message, code, correlation_id, body = parse_error_body(text)
     kind = body_kind(text)
-    cls = classify(None, code) if envelope_status else classify(http_status, code)
+    cls = classify(None if envelope_status else http_status, code, message, kind=kind)
     hint: str | None = None
-    if cls is HarnessAuthenticationError:
+    if cls is HarnessEndpointNotFoundError:
+        if kind in ("html", "empty", "text"):  # the edge (or a proxy) answered: usually the URL
+            message = f"No such Harness endpoint ({message})" if message else "No such Harness endpoint"
+            hint = URL_HINT
+        else:
+            message = f"Harness has no endpoint {method} {path} (HTTP 404 Not Found from Jersey)"
+            hint = UNKNOWN_ROUTE_HINT
+    elif cls is HarnessNotFoundError:
+        hint = scope_hint(scope) if scope else None
+        message = message or "Harness found no such resource"
+    elif cls is HarnessAuthenticationError:
         message = f"Harness rejected the API key: {message}" if message else "Harness rejected the API key"
         if account_id and key_account and key_account != account_id:
             hint = (
@@ -345,9 +463,6 @@ def error_from_response(
     elif cls is HarnessServerError:
         hint = SERVER_HINT if not message else None
         message = message or "Harness failed"
-    elif cls is HarnessNotFoundError and not code and kind in ("html", "empty", "text"):
-        message = f"No such Harness endpoint ({message})" if message else "No such Harness endpoint"
-        hint = URL_HINT
     elif message is None:
         message = "Harness reported a failure" if envelope_status else "Harness refused the request"
     if envelope_status and code is None:
@@ -360,6 +475,7 @@ def error_from_response(
         method=method,
         path=path,
         hint=hint,
+        scope=scope,
     )
     if isinstance(error, HarnessPermissionError):
         error.permission = _permission_from_body(body) or permission

@@ -781,7 +781,7 @@ def marker_try(notes: str | None, marker: str) -> int | None:
     """The try number on the line of ``notes`` that carries ``marker``: 0 when the line has none,
     None when no line carries it (``…/1`` does not match ``…/10``).
 
-    >>> marker_try("x\nairflow:d/r/t/-1 try=3", "airflow:d/r/t/-1")
+    >>> marker_try("x\\nairflow:d/r/t/-1 try=3", "airflow:d/r/t/-1")
     3
     >>> marker_try("airflow:d/r/t/-10", "airflow:d/r/t/-1") is None
     True

@@ -720,7 +720,11 @@ def resource_ref(
 
 
 def get(client: HarnessClient, ref: ResourceRef, *, git: Mapping[str, Any] | None = None) -> Resource | None:
-    """The resource, or ``None`` when Harness says it does not exist (404 or 400 not-found codes)."""
+    """The resource, or ``None`` when Harness says it does not exist (404 or 400 not-found codes).
+
+    An endpoint the server does not have (Jersey's "HTTP 404 Not Found", an edge 404) is not "does not
+    exist": it raises :class:`~.errors.HarnessEndpointNotFoundError`, so :func:`apply` never creates on it.
+    """
     assert ref.identifier
     try:
         return client.send(get_call(ref.kind, ref.scope, ref.identifier, parent=ref.parent, git=git))
@@ -734,7 +738,8 @@ def delete(
     """Delete; ``True`` when deleted, ``False`` when it was already gone. A refusal raises Harness's error.
 
     An input set, trigger or infrastructure whose pipeline / environment is gone is gone too (Harness
-    answers ``INVALID_REQUEST`` about the parent rather than not-found about the child).
+    answers ``INVALID_REQUEST`` about the parent rather than not-found about the child). An endpoint the
+    server does not have raises :class:`~.errors.HarnessEndpointNotFoundError` (never "already gone").
     """
     assert ref.identifier
     call = delete_call(ref.kind, ref.scope, ref.identifier, parent=ref.parent, git=git, force=force)

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import random
+import re
 import ssl
 import time
 import weakref
@@ -228,6 +229,39 @@ def _secrets(config: HarnessConfig, call: ApiCall[Any]) -> tuple[str, ...]:
     return (*call.secrets, *config.secret_values())
 
 
+_V1_SCOPE = re.compile(r"/v1/orgs/(?P<org>[^/?#]+)(?:/projects/(?P<project>[^/?#]+))?")
+
+
+def request_scope(config: HarnessConfig, call: ApiCall[Any]) -> dict[str, str]:
+    """Where ``call`` looks, as sent: account, org and project from its query (``accountIdentifier``,
+    ``orgIdentifier``, ``projectIdentifier``) or its v1 path (``/v1/orgs/{org}/projects/{project}``).
+
+    Named in not-found errors, so a wrong org or project does not read as a missing pipeline. Never
+    holds the API key; values are redacted like every other part of an error message.
+
+    >>> from airflow_provider_harness.client.config import Secret
+    >>> cfg = HarnessConfig(account_id="acc", api_key=Secret("pat.acc.t.s"))
+    >>> request_scope(cfg, ApiCall("GET", "/v1/orgs/o1/projects/p1/pipelines/x", account="header"))
+    {'account': 'acc', 'org': 'o1', 'project': 'p1'}
+    >>> request_scope(cfg, ApiCall("POST", "/pipeline/api/pipeline/execute/x",
+    ...                            params={"orgIdentifier": "o", "projectIdentifier": "p"}))
+    {'account': 'acc', 'org': 'o', 'project': 'p'}
+    """
+    params = call.params
+    account = params.get("accountIdentifier") or params.get("accountID")
+    if not account and call.account != "none":
+        account = config.account_id
+    org, project = params.get("orgIdentifier"), params.get("projectIdentifier")
+    if not call.path.startswith(("http://", "https://")):
+        match = _V1_SCOPE.search(call.path)
+        if match:
+            org = org or match.group("org")
+            project = project or match.group("project")
+    secrets = _secrets(config, call)
+    found = {"account": account, "org": org, "project": project}
+    return {key: redact(str(value), secrets) for key, value in found.items() if value}
+
+
 def decode(config: HarnessConfig, call: ApiCall[Any], response: httpx.Response) -> Any:
     """Decode a response or raise the matching :class:`HarnessError`; returns the call's result."""
     secrets = _secrets(config, call)
@@ -252,6 +286,7 @@ def decode(config: HarnessConfig, call: ApiCall[Any], response: httpx.Response) 
             permission=call.permission,
             account_id=config.account_id,
             key_account=account_of_key(config.api_key),
+            scope=request_scope(config, call),
         )
     if call.response == "text":
         return call.result(response.text)
@@ -290,6 +325,7 @@ def decode(config: HarnessConfig, call: ApiCall[Any], response: httpx.Response) 
             account_id=config.account_id,
             envelope_status=body["status"],
             key_account=account_of_key(config.api_key),
+            scope=request_scope(config, call),
         )
     return call.result(body.get("data"))
 

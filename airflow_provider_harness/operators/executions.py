@@ -891,7 +891,11 @@ class HarnessRunPipelineOperator(_HarnessExecutionOperator):
         self, context: Any, pipeline: str, previous: ExecutionSnapshot, runtime_yaml: str, notes: str
     ) -> StartedExecution | ExecutionSnapshot | None:
         """Harness's retry of the failed stages of ``previous``; None (-> a rerun) when Harness cannot."""
-        from airflow_provider_harness.client.errors import HarnessInvalidRequestError, HarnessNotFoundError
+        from airflow_provider_harness.client.errors import (
+            HarnessEndpointNotFoundError,
+            HarnessInvalidRequestError,
+            HarnessNotFoundError,
+        )
         from airflow_provider_harness.client.executions import (
             RetryNotPossible,
             choose_retry_stages,
@@ -911,7 +915,12 @@ class HarnessRunPipelineOperator(_HarnessExecutionOperator):
         try:
             info = self.client.send(retry_stages_call(self.scope, previous.execution_id, pipeline))
             retry_stages, run_all = choose_retry_stages(info, "failed")
-        except (RetryNotPossible, HarnessInvalidRequestError, HarnessNotFoundError) as exc:
+        except (
+            RetryNotPossible,
+            HarnessInvalidRequestError,
+            HarnessNotFoundError,
+            HarnessEndpointNotFoundError,  # an older Harness without the retry API
+        ) as exc:
             self.log.warning(
                 "Harness cannot retry execution %s (%s); rerunning the pipeline instead",
                 previous.execution_id,

@@ -5,6 +5,8 @@ Each test runs the ``airflow`` next to this interpreter in a subprocess with a t
 ``airflow connections test`` needs ``[core] test_connection = Enabled`` (disabled by default).
 The Harness side is the emulator (``harness_emulator`` fixture); without it, a tiny local stub.
 These are slow-ish (an Airflow start per command), so they are few.
+
+What docs/connection.md shows as the CLI's output is checked against what the CLI really prints.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from airflow_provider_harness.airflow_compat import AIRFLOW_VERSION
 pytestmark = pytest.mark.integration
 
 AIRFLOW = Path(sys.executable).with_name("airflow")
+CONNECTION_DOC = Path(__file__).resolve().parents[2] / "docs" / "connection.md"
 NGINX_502 = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
 
 
@@ -170,10 +173,26 @@ def connection(harness: Harness, **changes: Any) -> dict[str, Any]:
 
 
 def assert_failed(code: int, output: str) -> None:
-    """Airflow 3.0.x exits 0 after "Connection failed!" (3.3 exits 1); the message is what matters."""
+    """Airflow 3.0.x exits 0 after "Connection failed!", 3.3 exits 1 (as docs/connection.md says)."""
     assert "Connection failed!" in output, output
     if AIRFLOW_VERSION >= (3, 3, 0):
         assert code == 1, output
+    elif AIRFLOW_VERSION < (3, 1, 0):
+        assert code == 0, output
+
+
+def cli_lines(output: str) -> list[str]:
+    """The CLI's own non-empty lines, from "Retrieving connection" on (3.0 logs lines before it)."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    return lines[lines.index("Retrieving connection: 'harness_default'") :]
+
+
+def documented_output(first_result_line: str) -> list[str]:
+    """The non-empty lines of the ```text block of docs/connection.md that shows ``first_result_line``."""
+    blocks = re.findall(r"```text\n(.*?)```", CONNECTION_DOC.read_text(), re.DOTALL)
+    found = [block for block in blocks if "Retrieving connection" in block and first_result_line in block]
+    assert len(found) == 1, f"docs/connection.md shows no CLI output with {first_result_line!r}"
+    return [line.strip() for line in found[0].splitlines() if line.strip()]
 
 
 def failure_line(output: str) -> str:
@@ -201,6 +220,26 @@ def test_connections_test_success(tmp_path: Path, harness: Harness) -> None:
     code, output = airflow(tmp_path, "connections", "test", "harness_default", connection=connection(harness))
     assert code == 0, output
     assert "Connection success!" in output
+
+
+def test_connections_test_success_prints_what_the_docs_show(tmp_path: Path, harness: Harness) -> None:
+    """Airflow's CLI prints only "Connection success!" (3.0.6 and 3.3.2): the hook's message is dropped."""
+    code, output = airflow(tmp_path, "connections", "test", "harness_default", connection=connection(harness))
+    assert code == 0, output
+    printed = cli_lines(output)
+    assert printed[:3] == ["Retrieving connection: 'harness_default'", "Testing...", "Connection success!"]
+    assert printed[:3] == documented_output("Connection success!")
+    assert "Connected to Harness" not in output
+
+
+def test_connections_test_failure_prints_what_the_docs_show(tmp_path: Path, harness: Harness) -> None:
+    conn = connection(harness, extra={"org_id": "nope", "project_id": None})
+    code, output = airflow(tmp_path, "connections", "test", "harness_default", connection=conn)
+    assert_failed(code, output)
+    documented = documented_output("Connection failed!")
+    assert cli_lines(output)[:3] == documented[:3]
+    real = re.sub(r"correlationId=[^)]*", "correlationId=…", failure_line(output))
+    assert real == " ".join(documented[3:]).replace("'abc123'", f"'{harness.account_id}'")
 
 
 def test_connections_test_bad_key(tmp_path: Path, harness: Harness) -> None:

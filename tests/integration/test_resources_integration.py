@@ -8,6 +8,7 @@ and the operators end to end through a real Airflow connection.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -15,8 +16,15 @@ from typing import Any
 import pytest
 
 from airflow_provider_harness.client import resources as r
+from airflow_provider_harness.client.call import ApiCall
 from airflow_provider_harness.client.config import HarnessConfig, Secret
-from airflow_provider_harness.client.errors import HarnessConflictError, HarnessError, HarnessNotFoundError
+from airflow_provider_harness.client.errors import (
+    HarnessConflictError,
+    HarnessEndpointNotFoundError,
+    HarnessError,
+    HarnessNotFoundError,
+)
+from airflow_provider_harness.client.resource_kinds import resource_kind
 from airflow_provider_harness.client.transport import HarnessClient, RetryPolicy
 
 pytestmark = pytest.mark.integration
@@ -335,6 +343,80 @@ def test_service_deployment_status(client: HarnessClient, cfg: HarnessConfig) ->
     _apply(client, cfg, CASES["service"][1]("web"))
     status = client.send(r.service_deployment_status_call(r.resolve_scope(cfg, "service"), "web"))
     assert status["serviceIdentifier"] == "web"
+
+
+def _kind_without_endpoint(kind: str, base_path: str) -> Any:
+    """``kind`` as an API the server does not have (an older self-managed Harness): every path unknown."""
+    return dataclasses.replace(
+        resource_kind(kind),
+        base_path=base_path,
+        item_path=base_path + "/{identifier}",
+        create_path=None,
+        update_path=None,
+        list_path=None,
+    )
+
+
+ENVIRONMENT = {"environment": {"identifier": "dev", "name": "Dev", "type": "PreProduction"}}
+
+
+def test_unknown_route_is_no_endpoint_not_a_missing_resource(
+    harness_emulator: Any, client: HarnessClient
+) -> None:
+    with pytest.raises(HarnessEndpointNotFoundError) as info:
+        client.send(ApiCall("POST", "/ng/api/xyz", params={"orgIdentifier": "default"}, json={}))
+    assert not isinstance(info.value, HarnessNotFoundError)
+    text = str(info.value)
+    assert text.startswith(
+        "Harness has no endpoint POST /ng/api/xyz (HTTP 404 Not Found from Jersey) "
+        "(RESOURCE_NOT_FOUND_EXCEPTION, HTTP 400, correlationId="
+    ), text
+    assert "older self-managed Harness" in text
+    assert harness_emulator.api_key not in text
+
+
+def test_apply_against_an_unknown_endpoint_fails_instead_of_creating(
+    harness_emulator: Any, client: HarnessClient, cfg: HarnessConfig
+) -> None:
+    spec = r.parse_spec(ENVIRONMENT, cfg)
+    missing = dataclasses.replace(spec, kind=_kind_without_endpoint("environment", "/ng/api/environmentsV9"))
+    with pytest.raises(
+        HarnessEndpointNotFoundError, match=r"^Harness has no endpoint GET /ng/api/environmentsV9/dev "
+    ):
+        r.apply(client, missing)
+    assert harness_emulator.request_count("/ng/api/environmentsV9", "POST") == 0, "no create was tried"
+    assert r.get(client, spec.ref) is None
+
+
+def test_delete_against_an_unknown_endpoint_fails_instead_of_already_gone(
+    client: HarnessClient, cfg: HarnessConfig
+) -> None:
+    real = r.resource_ref(cfg, "environment", "dev")
+    ref = dataclasses.replace(real, kind=_kind_without_endpoint("environment", "/ng/api/environmentsV9"))
+    with pytest.raises(
+        HarnessEndpointNotFoundError, match=r"^Harness has no endpoint DELETE /ng/api/environmentsV9/dev "
+    ):
+        r.delete(client, ref)
+    _apply(client, cfg, ENVIRONMENT)
+    with pytest.raises(HarnessEndpointNotFoundError):
+        r.delete(client, ref)
+    assert r.get(client, real) is not None, "the real environment is untouched"
+
+
+def test_edge_html_404_on_an_unknown_prefix_is_no_endpoint(
+    harness_emulator: Any, client: HarnessClient, cfg: HarnessConfig
+) -> None:
+    harness_emulator.inject_fault("html", status=404, count=None, path_prefix="/ng/api/environmentsV9")
+    spec = r.parse_spec(ENVIRONMENT, cfg)
+    missing = dataclasses.replace(spec, kind=_kind_without_endpoint("environment", "/ng/api/environmentsV9"))
+    with pytest.raises(HarnessEndpointNotFoundError) as info:
+        r.apply(client, missing)
+    assert str(info.value).startswith(
+        "No such Harness endpoint (HTML page '404 Not Found') (HTTP 404, GET /ng/api/environmentsV9/dev"
+    )
+    with pytest.raises(HarnessEndpointNotFoundError):
+        r.delete(client, missing.ref)
+    assert harness_emulator.request_count("/ng/api/environmentsV9", "POST") == 0
 
 
 def test_delete_refused_by_harness_fails_with_its_message(client: HarnessClient, cfg: HarnessConfig) -> None:

@@ -19,6 +19,7 @@ from airflow_provider_harness.client.config import HarnessConfig, Secret
 from airflow_provider_harness.client.errors import (
     HarnessAuthenticationError,
     HarnessConflictError,
+    HarnessEndpointNotFoundError,
     HarnessError,
     HarnessInvalidRequestError,
     HarnessNotFoundError,
@@ -41,7 +42,7 @@ NGINX_502 = (
 
 
 def error_dto(code: str, message: str, **extra: Any) -> str:
-    body = {
+    body: dict[str, Any] = {
         "status": "ERROR",
         "code": code,
         "message": message,
@@ -197,16 +198,49 @@ CASES = [
         CID,
     ),
     Case(
-        "400-invalid-request",
+        "400-invalid-request-missing-pipeline-is-not-found",
         400,
         error_dto(
             "INVALID_REQUEST",
             "Invalid request: Pipeline with the given ID: p does not exist or has been deleted",
         ),
-        HarnessInvalidRequestError,
+        HarnessNotFoundError,
         "Invalid request: Pipeline with the given ID: p does not exist or has been deleted",
         "INVALID_REQUEST",
         CID,
+    ),
+    Case(
+        "400-invalid-request",
+        400,
+        error_dto("INVALID_REQUEST", "Invalid request: You need to select the stage to retry!!"),
+        HarnessInvalidRequestError,
+        "Invalid request: You need to select the stage to retry!!",
+        "INVALID_REQUEST",
+        CID,
+    ),
+    Case(
+        "400-webhook-event-not-processed-yet-stays-invalid-request",
+        400,
+        error_dto(
+            "INVALID_REQUEST",
+            "Invalid request: Trigger event history doesn't exist for event with eventId 6323",
+        ),
+        HarnessInvalidRequestError,
+        "Invalid request: Trigger event history doesn't exist for event with eventId 6323",
+        "INVALID_REQUEST",
+        CID,
+    ),
+    Case(
+        "400-jersey-unknown-route-is-no-endpoint",
+        400,
+        failure_dto("RESOURCE_NOT_FOUND_EXCEPTION", "HTTP 404 Not Found"),
+        HarnessEndpointNotFoundError,
+        "Harness has no endpoint GET /ng/api/x (HTTP 404 Not Found from Jersey)",
+        "RESOURCE_NOT_FOUND_EXCEPTION",
+        CID,
+        hint="The server may be an older self-managed Harness without this API (upgrade it or use an API "
+        "it has), or the Harness URL (connection host or HARNESS_BASE_URL) points at something other than "
+        "the Harness API",
     ),
     Case(
         "400-failure-validation-with-errors",
@@ -435,11 +469,18 @@ CASES = [
         "Unable to process JSON",
     ),
     Case(
-        "dropwizard-404",
+        "dropwizard-404-unknown-route-is-no-endpoint",
         404,
         json.dumps({"code": 404, "message": "HTTP 404 Not Found"}),
+        HarnessEndpointNotFoundError,
+        "Harness has no endpoint GET /ng/api/x (HTTP 404 Not Found from Jersey)",
+    ),
+    Case(
+        "log-service-404-blob-is-not-found",
+        404,
+        json.dumps({"error_msg": "cannot find blob with key acc/pipeline/x"}),
         HarnessNotFoundError,
-        "HTTP 404 Not Found",
+        "cannot find blob with key acc/pipeline/x",
     ),
     Case(
         "problem-json",
@@ -452,7 +493,7 @@ CASES = [
         "edge-404-html-unknown-route",
         404,
         "<html><head><title>404 Not Found</title></head></html>",
-        HarnessNotFoundError,
+        HarnessEndpointNotFoundError,
         "No such Harness endpoint (HTML page '404 Not Found')",
         hint="Check the Harness URL (connection host or HARNESS_BASE_URL): it is the API address such as "
         "https://app.harness.io, or https://harness.example.com/gateway for a self-managed Harness",
@@ -626,9 +667,70 @@ class TestClassify:
             HarnessRateLimitError,
             HarnessServerError,
             HarnessTransportError,
+            HarnessEndpointNotFoundError,
         ):
             assert issubclass(cls, HarnessError)
             assert issubclass(cls, Exception)
+
+    def test_no_endpoint_is_not_a_missing_resource(self) -> None:
+        """Callers that treat not-found as "create it" / "already gone" must not catch it."""
+        assert not issubclass(HarnessEndpointNotFoundError, HarnessNotFoundError)
+        assert not issubclass(HarnessEndpointNotFoundError, HarnessInvalidRequestError)
+
+    @pytest.mark.parametrize(
+        ("status", "code", "message", "kind", "cls"),
+        [
+            (400, "RESOURCE_NOT_FOUND_EXCEPTION", "HTTP 404 Not Found", "json", HarnessEndpointNotFoundError),
+            (200, "RESOURCE_NOT_FOUND_EXCEPTION", "HTTP 404 Not Found", "json", HarnessEndpointNotFoundError),
+            (404, None, "HTTP 404 Not Found", "json", HarnessEndpointNotFoundError),
+            (404, None, "HTML page '404 Not Found'", "html", HarnessEndpointNotFoundError),
+            (404, None, "404 page not found", "text", HarnessEndpointNotFoundError),
+            (404, None, None, "empty", HarnessEndpointNotFoundError),
+            (404, None, "cannot find blob", "json", HarnessNotFoundError),
+            (404, "ENTITY_NOT_FOUND", "HTTP 404 Not Found: /x", "json", HarnessNotFoundError),
+            (
+                400,
+                "RESOURCE_NOT_FOUND_EXCEPTION",
+                "Organization with identifier [x] not found",
+                "json",
+                HarnessNotFoundError,
+            ),
+            (
+                400,
+                "INVALID_REQUEST",
+                "Invalid request: Pipeline with the given ID: p does not exist or has been deleted",
+                "json",
+                HarnessNotFoundError,
+            ),
+            (
+                400,
+                "INVALID_REQUEST",
+                "Invalid request: This execution has undergone Pipeline Rollback, and "
+                "hence cannot be retried.",
+                "json",
+                HarnessInvalidRequestError,
+            ),
+            (
+                400,
+                "INVALID_REQUEST",
+                "Invalid request: Trigger event history doesn't exist for event with eventId X",
+                "json",
+                HarnessInvalidRequestError,
+            ),
+            (400, "INVALID_REQUEST", "HTTP 404 Not Found", "json", HarnessInvalidRequestError),
+            (
+                400,
+                "DUPLICATE_FIELD",
+                "Pipeline [p] ... already exists or has been deleted.",
+                "json",
+                HarnessConflictError,
+            ),
+        ],
+    )
+    def test_classify_by_message(
+        self, status: int, code: str | None, message: str | None, kind: str, cls: type[HarnessError]
+    ) -> None:
+        assert classify(status, code, message, kind=kind) is cls
 
 
 class TestParseErrorBody:
@@ -699,3 +801,157 @@ def test_redact() -> None:
         == "/gateway/webhook/custom/***/v3?x=***"
     )
     assert redact("nothing", []) == "nothing"
+
+
+PIPELINE_GONE = error_dto(
+    "INVALID_REQUEST", "Invalid request: Pipeline with the given ID: build does not exist or has been deleted"
+)
+API_KEY = "pat.acc123.tokid.s3cretvalue"
+
+
+def _client(status: int, body: str) -> tuple[HarnessClient, list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(status, text=body)
+
+    config = HarnessConfig(
+        account_id="acc123", api_key=Secret(API_KEY), org_id="default", project_id="payments"
+    )
+    return HarnessClient(config, RetryPolicy(0, 0, 0), transport=httpx.MockTransport(handler)), seen
+
+
+class TestNotFoundNamesTheScope:
+    """A wrong org/project reads as a missing pipeline: the error names where the request looked."""
+
+    def test_run_in_a_missing_project_is_not_found_naming_account_org_project(self) -> None:
+        client, _ = _client(400, PIPELINE_GONE)
+        call: ApiCall[Any] = ApiCall(
+            "POST",
+            "/pipeline/api/pipeline/execute/build",
+            params={"orgIdentifier": "default", "projectIdentifier": "nope"},
+            repeatable=False,
+        )
+        with pytest.raises(HarnessNotFoundError) as info:
+            client.send(call)
+        error = info.value
+        assert error.code == "INVALID_REQUEST" and error.http_status == 400
+        assert error.scope == {"account": "acc123", "org": "default", "project": "nope"}
+        assert str(error) == (
+            "Invalid request: Pipeline with the given ID: build does not exist or has been deleted "
+            "(INVALID_REQUEST, HTTP 400, POST /pipeline/api/pipeline/execute/build, "
+            f"correlationId={CID}). Harness looked in account 'acc123', organization 'default', project "
+            "'nope'; if that is the wrong organization or project, check org_id/project_id on the task or "
+            "the connection's defaults (extras org_id/project_id, or HARNESS_ORG_ID/HARNESS_PROJECT_ID)"
+        )
+        assert "s3cretvalue" not in str(error) and "tokid" not in str(error)
+        assert error.maybe_applied is False
+
+    def test_scope_is_what_the_request_sent_not_the_connection_defaults(self) -> None:
+        client, seen = _client(
+            404, error_dto("ENTITY_NOT_FOUND", "Pipeline with the given ID: x does not exist")
+        )
+        with pytest.raises(HarnessNotFoundError) as info:
+            client.send(
+                ApiCall(
+                    "GET",
+                    "/pipeline/api/pipelines/x",
+                    params={"orgIdentifier": "o2", "projectIdentifier": "p2"},
+                )
+            )
+        assert info.value.scope == {"account": "acc123", "org": "o2", "project": "p2"}
+        assert seen[0].url.params["projectIdentifier"] == "p2"
+
+    def test_v1_scope_comes_from_the_path(self) -> None:
+        client, _ = _client(404, error_dto("ENTITY_NOT_FOUND", "Pipeline p not found"))
+        with pytest.raises(HarnessNotFoundError) as info:
+            client.send(ApiCall("GET", "/v1/orgs/o1/projects/p1/pipelines/p", account="header"))
+        assert info.value.scope == {"account": "acc123", "org": "o1", "project": "p1"}
+        assert "organization 'o1', project 'p1'" in str(info.value)
+
+    def test_account_level_not_found_names_the_account(self) -> None:
+        client, _ = _client(
+            400, failure_dto("RESOURCE_NOT_FOUND_EXCEPTION", "Organization with identifier [x] not found")
+        )
+        with pytest.raises(HarnessNotFoundError) as info:
+            client.send(ApiCall("GET", "/ng/api/organizations/x"))
+        assert (
+            info.value.hint
+            == "Harness looked in account 'acc123'; check the identifier and the connection's account id"
+        )
+
+    async def test_async_client_names_the_scope_too(self) -> None:
+        from airflow_provider_harness.client.transport import AsyncHarnessClient
+
+        async def handler(request: httpx.Request) -> httpx.Response:
+            return httpx.Response(400, text=PIPELINE_GONE)
+
+        config = HarnessConfig(account_id="acc123", api_key=Secret(API_KEY))
+        client = AsyncHarnessClient(config, RetryPolicy(0, 0, 0), transport=httpx.MockTransport(handler))
+        try:
+            with pytest.raises(HarnessNotFoundError) as info:
+                await client.send(
+                    ApiCall(
+                        "POST",
+                        "/pipeline/api/pipeline/execute/build",
+                        params={"orgIdentifier": "default", "projectIdentifier": "nope"},
+                        repeatable=False,
+                    )
+                )
+        finally:
+            await client.aclose()
+        assert "project 'nope'" in str(info.value)
+
+    def test_scope_survives_pickling(self) -> None:
+        client, _ = _client(400, PIPELINE_GONE)
+        with pytest.raises(HarnessNotFoundError) as info:
+            client.send(
+                ApiCall(
+                    "POST",
+                    "/pipeline/api/pipeline/execute/build",
+                    params={"orgIdentifier": "o", "projectIdentifier": "p"},
+                    repeatable=False,
+                )
+            )
+        copy = pickle.loads(pickle.dumps(info.value))
+        assert copy.scope == info.value.scope and str(copy) == str(info.value)
+
+
+class TestUnknownEndpoint:
+    """Jersey's "HTTP 404 Not Found" (an endpoint the server lacks) is not a missing resource."""
+
+    def test_jersey_400_names_method_and_path(self) -> None:
+        client, _ = _client(400, failure_dto("RESOURCE_NOT_FOUND_EXCEPTION", "HTTP 404 Not Found"))
+        with pytest.raises(HarnessEndpointNotFoundError) as info:
+            client.send(ApiCall("POST", "/ng/api/xyz", params={"orgIdentifier": "default"}))
+        assert str(info.value) == (
+            "Harness has no endpoint POST /ng/api/xyz (HTTP 404 Not Found from Jersey) "
+            f"(RESOURCE_NOT_FOUND_EXCEPTION, HTTP 400, correlationId={CID}). The server may be an older "
+            "self-managed Harness without this API (upgrade it or use an API it has), or the Harness URL "
+            "(connection host or HARNESS_BASE_URL) points at something other than the Harness API"
+        )
+        assert not isinstance(info.value, HarnessNotFoundError)
+        assert info.value.path == "/ng/api/xyz" and info.value.method == "POST"
+
+    def test_edge_html_404(self) -> None:
+        client, _ = _client(404, "<html><head><title>404 Not Found</title></head><body>nginx</body></html>")
+        with pytest.raises(HarnessEndpointNotFoundError) as info:
+            client.send(ApiCall("GET", "/nothing/api/here"))
+        assert str(info.value).startswith(
+            "No such Harness endpoint (HTML page '404 Not Found') (HTTP 404, GET /nothing/api/here). "
+            "Check the Harness URL"
+        )
+
+    def test_not_retried(self) -> None:
+        calls = []
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            calls.append(request)
+            return httpx.Response(400, text=failure_dto("RESOURCE_NOT_FOUND_EXCEPTION", "HTTP 404 Not Found"))
+
+        config = HarnessConfig(account_id="acc123", api_key=Secret(API_KEY))
+        client = HarnessClient(config, RetryPolicy(5, 0, 0), transport=httpx.MockTransport(handler))
+        with pytest.raises(HarnessEndpointNotFoundError):
+            client.send(ApiCall("GET", "/ng/api/xyz"))
+        assert len(calls) == 1

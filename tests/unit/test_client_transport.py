@@ -572,7 +572,8 @@ ONE_LINE = [
         UNKNOWN_ORG,
         HarnessNotFoundError,
         "Organization with identifier [nope] not found (RESOURCE_NOT_FOUND_EXCEPTION, HTTP 400, "
-        "GET /ng/api/organizations/nope, correlationId=corr-400)",
+        "GET /ng/api/organizations/nope, correlationId=corr-400). Harness looked in account 'acc123'; "
+        "check the identifier and the connection's account id",
     ),
     (
         "429-storm",
