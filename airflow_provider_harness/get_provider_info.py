@@ -16,6 +16,13 @@ from airflow_provider_harness import __version__
 from airflow_provider_harness.connection_fields import CONN_FIELDS, CONN_TYPE, HOOK_NAME, UI_FIELD_BEHAVIOUR
 
 INTEGRATION = "Harness"
+#: Plain text: Airflow's Providers page strips RST marks (`_<>) and turns bare URLs into links without
+#: the space after them, so a link mid-sentence would run into the next word. The docs link is the
+#: package's ``Documentation`` project URL (Airflow 3.3+ links the package name to it).
+DESCRIPTION = (
+    "Run, wait for, retry and abort Harness pipelines, keep Harness resources in shape, "
+    "and react to Harness events."
+)
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -23,8 +30,7 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-harness",
         "name": "Harness",
-        "description": "Run, wait for, retry and abort `Harness <https://www.harness.io/>`__ pipelines, keep "
-        "Harness resources in shape, and react to Harness events.",
+        "description": DESCRIPTION,
         "versions": [__version__],
         "integrations": [
             {

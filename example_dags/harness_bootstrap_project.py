@@ -5,6 +5,11 @@ service, an environment, an infrastructure definition and a pipeline - each task
 running the DAG twice logs ``unchanged`` for everything the second time. Then it lists what the project
 holds, and deletes it all in reverse order (deleting something already gone succeeds).
 
+The creates are Airflow setup tasks and each delete is the teardown of its create: a delete runs once
+its create succeeded, even when a later step failed, so a failed run still removes the organization,
+project, connector ... it made. A failed create still fails the run (teardowns do not decide the run's
+state; the last regular task does).
+
 Needs a ``harness_default`` connection (or ``HARNESS_ACCOUNT_ID`` / ``HARNESS_API_KEY``) at run time,
 and the secret's value in the environment variable ``HARNESS_BOOTSTRAP_DB_PASSWORD`` on the worker
 (swap ``value_from`` for ``{"variable": "..."}`` to read an Airflow Variable instead). Trigger it with
@@ -167,18 +172,41 @@ with DAG(
             environment_id=environment_id,
         )
 
-    teardown = [
-        delete("pipeline", "hello"),
-        delete("infrastructure", "dev_k8s", environment_id="dev"),
-        delete("environment", "dev"),
-        delete("service", "web"),
-        delete("secret", "db_password"),
-        delete("connector", "dev_cluster"),
-        HarnessDeleteResourceOperator(
-            task_id="delete_project", kind="project", identifier=PROJECT, org_id=ORG
-        ),
-        HarnessDeleteResourceOperator(task_id="delete_organization", kind="organization", identifier=ORG),
-    ]
+    delete_pipeline = delete("pipeline", "hello")
+    delete_infrastructure = delete("infrastructure", "dev_k8s", environment_id="dev")
+    delete_environment = delete("environment", "dev")
+    delete_service = delete("service", "web")
+    delete_secret = delete("secret", "db_password")
+    delete_connector = delete("connector", "dev_cluster")
+    delete_project = HarnessDeleteResourceOperator(
+        task_id="delete_project", kind="project", identifier=PROJECT, org_id=ORG
+    )
+    delete_organization = HarnessDeleteResourceOperator(
+        task_id="delete_organization", kind="organization", identifier=ORG
+    )
+
+    # Setup/teardown: each delete runs when its create succeeded, whatever failed in between (a plain
+    # downstream task would end upstream_failed and leave the resource behind).
+    for create, remove in [
+        (org, delete_organization),
+        (project, delete_project),
+        (connector, delete_connector),
+        (secret, delete_secret),
+        (service, delete_service),
+        (environment, delete_environment),
+        (infrastructure, delete_infrastructure),
+        (pipeline, delete_pipeline),
+    ]:
+        remove.as_teardown(setups=create)
 
     chain(org, project, [connector, secret], service, environment, infrastructure, pipeline, inventory)
-    chain(inventory, *teardown)
+    chain(
+        inventory,
+        delete_pipeline,
+        delete_infrastructure,
+        delete_environment,
+        delete_service,
+        [delete_secret, delete_connector],
+        delete_project,
+        delete_organization,
+    )

@@ -17,6 +17,7 @@ Module import is cheap (DAG parse time): httpx, YAML and the client load inside 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
@@ -72,6 +73,87 @@ def check_value_from(value_from: Any) -> dict[str, str]:
                 "or 'extra.<key>'"
             )
     return {str(k): str(v) for k, v in value_from.items()}
+
+
+#: How to give a secret value instead of writing it in a spec (the fix every refusal names).
+VALUE_FROM_FIX = (
+    "give the value with HarnessApplySecretOperator(value_from=...): an Airflow Variable "
+    "{'variable': 'name'}, a connection {'connection': 'conn_id', 'field': 'password'}, an environment "
+    "variable {'env': 'NAME'} or a file {'file': '/path'}"
+)
+#: Jinja markup, neutralized so a templated YAML spec can be inspected before it is rendered.
+_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+
+
+def _unset(value: Any) -> bool:
+    return value is None or value == ""
+
+
+def _yaml_document(text: str) -> Any:
+    """``text`` parsed as YAML, or ``None``; never raises. Jinja is neutralized when the raw text does not
+    parse, and a later empty duplicate key does not hide an earlier value (this looks for values)."""
+    if "value" not in text:  # no value key anywhere: nothing to find, skip the YAML import
+        return None
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+        loader.flatten_mapping(node)
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            value = loader.construct_object(value_node, deep=True)
+            if not (key in result and _unset(value)):
+                result[key] = value
+        return result
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    neutral = _JINJA.sub(lambda m: "" if m.group().startswith(("{%", "{#")) else "jinja", text)
+    for candidate in (text, neutral):
+        try:
+            return yaml.load(candidate, Loader=Loader)  # a SafeLoader subclass
+        except Exception:
+            continue
+    return None
+
+
+def inline_secret_value(spec: Any, field: str = "spec") -> tuple[str, Any] | None:
+    """Where ``spec`` writes a secret's value inline: ``(field path, value)``; ``None`` when it does not.
+
+    Looks at every spec form (``secret:`` document, ``kind:`` + ``spec:`` with a mapping, YAML text or a
+    pasted get response), for a ``SecretText`` (``valueType`` Inline, the default) or ``SecretFile`` with
+    a non-empty ``spec.value``. Jinja in YAML text counts as a value (``value: "{{ var.value.pw }}"``).
+
+    >>> inline_secret_value({"secret": {"type": "SecretText", "spec": {"value": "hunter2"}}})
+    ('spec.secret.spec.value', 'hunter2')
+    >>> reference = {"valueType": "Reference", "value": "vault/db#password"}  # a path, not a value
+    >>> inline_secret_value({"secret": {"type": "SecretText", "spec": reference}}) is None
+    True
+    """
+    doc = _yaml_document(spec) if isinstance(spec, str) else spec
+    if not isinstance(doc, Mapping):
+        return None
+    candidates: list[tuple[str, Any]] = []
+    if "kind" in doc:
+        body = doc.get("spec")
+        body = _yaml_document(body) if isinstance(body, str) else body
+        if isinstance(body, Mapping) and isinstance(body.get("secret"), Mapping):
+            candidates.append((f"{field}.spec.secret", body["secret"]))
+        else:
+            candidates.append((f"{field}.spec", body))
+    if isinstance(doc.get("secret"), Mapping):
+        candidates.append((f"{field}.secret", doc["secret"]))
+    for path, entity in candidates:
+        if not isinstance(entity, Mapping) or entity.get("type") not in ("SecretText", "SecretFile"):
+            continue
+        inner = entity.get("spec")
+        if not isinstance(inner, Mapping) or _unset(inner.get("value")):
+            continue
+        if entity["type"] == "SecretFile" or inner.get("valueType") in (None, "", "Inline"):
+            return f"{path}.spec.value", inner["value"]
+    return None
 
 
 def resolve_value(value_from: Mapping[str, str]) -> SecretValue:
@@ -227,13 +309,47 @@ class HarnessApplyResourceOperator(_HarnessResourceOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.spec = spec
+        self.spec = spec  # an inline secret value is refused here, when the DAG is parsed
         self.spec_file = spec_file
         self.git = git
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        """``spec`` never holds a secret value (Airflow shows rendered fields in the UI and stores them).
+
+        Written in the DAG: ``ValueError`` when the DAG is parsed. Produced by rendering (a template, an
+        XCom, a Variable, a mapped argument): the value is masked, the field keeps a placeholder (so
+        nothing shows or stores it, and no traceback of the render carries it) and the task fails in
+        ``execute``.
+        """
+        if key == "spec":
+            found = inline_secret_value(value)
+            self.__dict__.pop("_spec_refused", None)
+            if found is not None:
+                path = found[0]
+                rendering = "spec" in self.__dict__ or getattr(self, "_BaseOperator__from_mapped", False)
+                if not rendering:
+                    raise ValueError(
+                        f"{path}: a secret value must not be written in a spec - specs are templated, so "
+                        "Airflow would show it in the Rendered Template tab and store it in the metadata "
+                        f"DB; {VALUE_FROM_FIX}"
+                    )
+                mask_secret(str(found[1]))
+                del found
+                value = f"(refused: {path} held a secret value)"
+                super().__setattr__(
+                    "_spec_refused",
+                    f"{path}: the rendered spec carried a secret value; it was kept out of the rendered "
+                    f"fields (Airflow shows a placeholder) and nothing was sent to Harness. Keep values out "
+                    f"of specs: {VALUE_FROM_FIX}",
+                )
+        super().__setattr__(key, value)
 
     def _spec(self) -> ResourceSpec:
         from airflow_provider_harness.client.resources import parse_spec
 
+        refused = self.__dict__.get("_spec_refused")
+        if refused:
+            raise ValueError(refused)
         if (self.spec is None) == (self.spec_file is None):
             raise ValueError("spec / spec_file: give exactly one (YAML text or a dict, or a file path)")
         source: str | Mapping[str, Any]
@@ -284,7 +400,8 @@ class HarnessApplySecretOperator(HarnessApplyResourceOperator):
     or ``{"file": "/path"}`` (file secrets; ``file_name`` optional). The value is read on the worker,
     masked in logs at once, sent only in the create/update request and never returned (XCom gets
     metadata only). Harness never returns secret values, so a second run with the same metadata is
-    ``unchanged``; ``rotate=True`` writes the value anyway (rotation).
+    ``unchanged``; ``rotate=True`` writes the value anyway (rotation). A value written in ``spec`` is
+    refused when the DAG is parsed (rendered template fields are shown in the UI and stored).
 
     >>> HarnessApplySecretOperator(
     ...     task_id="db_password",
@@ -484,5 +601,6 @@ __all__ = [
     "HarnessListResourcesOperator",
     "HarnessTestConnectorOperator",
     "check_value_from",
+    "inline_secret_value",
     "resolve_value",
 ]

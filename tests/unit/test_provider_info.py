@@ -273,9 +273,15 @@ def test_airflow_ui_sees_the_form(fake_form_modules: dict[str, types.ModuleType]
     assert meta.hook_class_name == "airflow_provider_harness.hooks.harness.HarnessHook"
     assert set(meta.extra_fields or {}) == set(CONN_FIELDS)
     assert meta.standard_fields is not None
-    assert meta.standard_fields.password.title == "API key"
-    assert meta.standard_fields.host.title == "Harness URL"
-    assert meta.standard_fields.login.hidden is True
+    password, host, login = (
+        meta.standard_fields.password,
+        meta.standard_fields.host,
+        meta.standard_fields.login,
+    )
+    assert password is not None and host is not None and login is not None
+    assert password.title == "API key"
+    assert host.title == "Harness URL"
+    assert login.hidden is True
     verify = (meta.extra_fields or {})["verify_ssl"]
     assert verify["value"] is True
     assert verify["schema"]["type"] == ["boolean", "null"]
@@ -370,3 +376,92 @@ def test_providers_manager_reads_declarative_form() -> None:
     behaviour = manager._field_behaviours_from_metadata["harness"]
     assert behaviour["hidden_fields"] == UI_FIELD_BEHAVIOUR["hidden-fields"]
     assert behaviour["relabeling"] == UI_FIELD_BEHAVIOUR["relabeling"]
+
+
+# --------------------------------------------------------------------------------------------------
+# the description on Airflow's Providers page
+# --------------------------------------------------------------------------------------------------
+
+#: The Providers page's description cell (the same in Airflow 3.0 and 3.3): the API strips RST marks
+#: (`_<>), then the UI splits on spaces and renders every word that is a URL as a link - with no space
+#: after it - and every other word followed by a space.
+UI_URL_PATTERN = r"https?://[\w.-]+(?:\.?:[\w.-]+)*(?:[#/?][\w!#$%&'()*+,./:;=?@\[\]~-]*)?"
+UI_URL_PATTERN_JS = r"https?:\/\/[\w.-]+(?:\.?:[\w.-]+)*(?:[#/?][\w!#$%&'()*+,./:;=?@[\]~-]*)?"
+
+
+def providers_page_cell(description: str) -> list[tuple[str, bool]]:
+    """``(text, is_link)`` pieces of the description cell, as the UI renders them."""
+    import re
+
+    urls = re.findall(UI_URL_PATTERN, description)
+    words = re.sub(r"\n(?:and)?", " ", description).split(" ")
+    return [(word, True) if word in urls else (f"{word} ", False) for word in words]
+
+
+def provider_mapper() -> Any:
+    """The providers endpoint's own ``ProviderInfo -> ProviderResponse`` mapper."""
+    try:  # Airflow 3.3
+        from airflow.api_fastapi.core_api.services.public.providers import _provider_mapper
+    except ImportError:  # Airflow 3.0
+        from airflow.api_fastapi.core_api.routes.public.providers import _provider_mapper
+    return _provider_mapper
+
+
+def api_description(info: dict[str, Any]) -> str:
+    """What ``GET /api/v2/providers`` answers as the description of a provider with this info."""
+    from airflow.providers_manager import ProviderInfo
+
+    data = {"documentation-url": None, **info}
+    return str(provider_mapper()(ProviderInfo(info["versions"][0], data)).description)
+
+
+def test_ui_cell_port_matches_the_installed_ui() -> None:
+    """The port above is what the installed UI bundle does (regex and word split), and it reproduces
+    the old description's rendering: the link ran into the word after it."""
+    bundle = "".join(
+        path.read_text(errors="replace") for path in (AIRFLOW_DIR / "ui/dist/assets").glob("*.js")
+    )
+    assert UI_URL_PATTERN_JS in bundle
+    assert ".description.replaceAll(/\\n(?:and)?/gu," in bundle
+    old = api_description(
+        {
+            **INFO,
+            "description": "Run, wait for, retry and abort `Harness "
+            "<https://www.harness.io/>`__ pipelines, keep Harness resources in shape.",
+        }
+    )
+    shown = "".join(text for text, _ in providers_page_cell(old))
+    assert "abort Harness https://www.harness.io/pipelines, keep" in shown
+
+
+def test_description_renders_cleanly_on_the_providers_page() -> None:
+    """What the API returns is the description itself (no markup to strip) and the UI shows it as the
+    sentence it is: no link glued to the next word (a URL could only come last)."""
+    description = INFO["description"]
+    answered = api_description(INFO)
+    assert answered == description.rstrip("."), "the API strips nothing but the final period"
+    cell = providers_page_cell(answered)
+    assert all(not is_link for _, is_link in cell[:-1]), f"a link mid-sentence renders glued: {cell}"
+    assert "".join(text for text, _ in cell).strip() == answered
+    assert description.endswith(".") and "\n" not in description
+
+
+def test_description_through_the_providers_manager() -> None:
+    """The description the Providers page gets for the installed package (entry point -> manager -> API)."""
+    from airflow.providers_manager import ProvidersManager
+
+    provider = ProvidersManager().providers["airflow-provider-harness"]
+    assert provider.data["description"] == INFO["description"]
+    assert provider_mapper()(provider).description == (
+        "Run, wait for, retry and abort Harness pipelines, keep Harness resources in shape, "
+        "and react to Harness events"
+    )
+
+
+def test_package_summary_is_plain_text() -> None:
+    """pyproject's ``description`` (the package summary, e.g. on PyPI): one plain line, no markup."""
+    import tomllib
+
+    summary = tomllib.loads((PACKAGE_DIR.parent / "pyproject.toml").read_text())["project"]["description"]
+    assert "://" not in summary and not set("`<>[]\n") & set(summary)
+    assert "Harness" in summary

@@ -319,10 +319,152 @@ def test_secret_in_spec_is_refused_and_not_echoed() -> None:
         "kind": "secret",
         "spec": {"identifier": "s", "name": "S", "type": "SecretText", "spec": {"value": VALUE}},
     }
-    api = FakeApi()
     with pytest.raises(ValueError) as info:
-        wire(HarnessApplySecretOperator(task_id="t", spec=spec, value_from={"env": "X"}), api).execute({})
-    assert VALUE not in str(info.value) and api.requests == []
+        HarnessApplySecretOperator(task_id="t", spec=spec, value_from={"env": "X"})
+    assert VALUE not in str(info.value)
+
+
+INLINE_SPECS = {
+    "kind+spec": (
+        {
+            "kind": "secret",
+            "spec": {"identifier": "s", "name": "S", "type": "SecretText", "spec": {"value": VALUE}},
+        },
+        "spec.spec.spec.value",
+    ),
+    "secret document": (
+        {"secret": {"identifier": "s", "name": "S", "type": "SecretText", "spec": {"value": VALUE}}},
+        "spec.secret.spec.value",
+    ),
+    "explicit Inline": (
+        {"secret": {"type": "SecretText", "spec": {"valueType": "Inline", "value": VALUE}}},
+        "spec.secret.spec.value",
+    ),
+    "file secret": ({"secret": {"type": "SecretFile", "spec": {"value": VALUE}}}, "spec.secret.spec.value"),
+    "YAML text": (
+        f"secret:\n  identifier: s\n  name: S\n  type: SecretText\n  spec:\n    value: {VALUE}\n",
+        "spec.secret.spec.value",
+    ),
+    "templated value": (
+        {"secret": {"type": "SecretText", "spec": {"value": "{{ var.value.db_pw }}"}}},
+        "spec.secret.spec.value",
+    ),
+    "YAML with Jinja": (
+        "secret:\n  identifier: {{ params.id }}\n  type: SecretText\n"
+        "  spec:\n    value: {{ var.value.pw }}\n",
+        "spec.secret.spec.value",
+    ),
+    "YAML body of kind+spec": (
+        {"kind": "secret", "spec": f"type: SecretText\nspec:\n  value: {VALUE}\n"},
+        "spec.spec.spec.value",
+    ),
+    "pasted get response": (
+        {
+            "kind": "secret",
+            "spec": {"secret": {"type": "SecretText", "spec": {"value": VALUE}}, "createdAt": 1},
+        },
+        "spec.spec.secret.spec.value",
+    ),
+    "empty duplicate after the value": (
+        f"secret:\n  type: SecretText\n  spec:\n    value: {VALUE}\n    value: ''\n",
+        "spec.secret.spec.value",
+    ),
+}
+
+
+@pytest.mark.parametrize("operator", [HarnessApplySecretOperator, HarnessApplyResourceOperator])
+@pytest.mark.parametrize(("spec", "field"), INLINE_SPECS.values(), ids=INLINE_SPECS)
+def test_inline_secret_value_is_refused_when_the_dag_is_parsed(operator: type, spec: Any, field: str) -> None:
+    """Refused in the constructor (the DAG does not import), before anything could render or store it."""
+    with pytest.raises(ValueError) as info:
+        operator(task_id="t", spec=spec)
+    message = str(info.value)
+    assert message.startswith(f"{field}: a secret value must not be written in a spec")
+    assert "Rendered Template" in message
+    for source in (
+        "{'variable': 'name'}",
+        "{'connection': 'conn_id'",
+        "{'env': 'NAME'}",
+        "{'file': '/path'}",
+    ):
+        assert source in message, "the fix names every value_from source"
+    assert VALUE not in message
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"secret": {"type": "SecretText", "spec": {"valueType": "Reference", "value": "vault/db#pw"}}},
+        {"secret": {"type": "SecretText", "spec": {"value": ""}}},
+        {"kind": "connector", "spec": {"type": "K8sCluster", "spec": {"value": "not a secret"}}},
+        "{{ var.value.whole_spec }}",
+        "{{ not parsed here",
+        "pipeline:\n  variables:\n    - name: a\n      value: b\n",
+    ],
+    ids=["reference", "empty value", "not a secret", "whole spec templated", "not YAML", "pipeline value"],
+)
+def test_specs_without_an_inline_secret_value_construct(spec: Any) -> None:
+    assert HarnessApplySecretOperator(task_id="t", spec=spec).spec == spec
+
+
+@pytest.mark.parametrize(
+    "make_spec",
+    [
+        lambda: {"kind": "secret", "spec": "{{ params.body }}"},
+        lambda: "{{ params.document }}",
+    ],
+    ids=["rendered YAML body", "rendered document"],
+)
+def test_rendered_inline_secret_value_never_stays_in_the_template_field(
+    make_spec: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A template that renders a value (from a Variable, XCom, params...) leaves a placeholder in the
+    rendered field - what Airflow shows and stores - the value is masked, and execute fails before any
+    request."""
+    masked: list[str] = []
+    monkeypatch.setattr(ops, "mask_secret", masked.append)
+    body = f"identifier: s\nname: S\ntype: SecretText\nspec:\n  value: {VALUE}\n"
+    context = {
+        "params": {
+            "body": body,
+            "document": "secret:\n" + "".join(f"  {line}\n" for line in body.splitlines()),
+        }
+    }
+    api = FakeApi()
+    op = wire(HarnessApplySecretOperator(task_id="t", spec=make_spec(), value_from={"env": "X"}), api)
+    op.render_template_fields(context)
+    rendered = {name: getattr(op, name) for name in op.template_fields}
+    assert VALUE not in json.dumps(rendered, default=str)
+    assert str(op.spec).startswith("(refused: spec.") and op.spec.endswith(".spec.value held a secret value)")
+    assert masked == [VALUE]
+    with pytest.raises(ValueError, match=r"the rendered spec carried a secret value") as info:
+        op.execute({})
+    assert VALUE not in str(info.value) and "{'variable': 'name'}" in str(info.value)
+    assert api.requests == []
+
+
+def test_a_clean_render_after_a_refused_one_runs() -> None:
+    op = HarnessApplySecretOperator(task_id="t", spec="{{ params.s }}")
+    op.spec = {"secret": {"type": "SecretText", "spec": {"value": VALUE}}}  # rendered (spec was set)
+    assert "_spec_refused" in op.__dict__
+    op.spec = SECRET
+    assert "_spec_refused" not in op.__dict__ and op.spec == SECRET
+
+
+def test_no_template_field_holds_a_secret_value_or_its_reference_value() -> None:
+    """value_from is a reference read on the worker: never a template field; only specs are templated, and
+    they are checked on every assignment (constructor and render)."""
+    for operator in (
+        HarnessApplyResourceOperator,
+        HarnessApplySecretOperator,
+        HarnessDeleteResourceOperator,
+        HarnessGetResourceOperator,
+        HarnessListResourcesOperator,
+        HarnessTestConnectorOperator,
+    ):
+        assert "value_from" not in operator.template_fields
+        assert "rotate" not in operator.template_fields
+    assert HarnessApplySecretOperator.template_fields == HarnessApplyResourceOperator.template_fields
 
 
 @pytest.mark.parametrize(
@@ -400,7 +542,43 @@ def test_example_dag_parses_without_connection_or_network(monkeypatch: pytest.Mo
         "pipeline",
     } <= ids
     assert {"delete_pipeline", "delete_project", "delete_organization"} <= ids
-    assert dag.get_task("delete_organization").upstream_task_ids == {"delete_project"}
+    assert dag.get_task("delete_organization").upstream_task_ids == {"delete_project", "org"}
     assert "org" in dag.get_task("project").upstream_task_ids
     assert order is None or order.index("pipeline") < order.index("delete_pipeline")
     assert all("hook" not in task.__dict__ for task in dag.tasks)
+
+
+def test_example_dag_cleans_up_with_setup_and_teardown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every create is a setup and its delete the teardown of exactly that create (so the delete runs when
+    the create succeeded, whatever failed later); the list task is the one regular leaf, so a failed
+    create still fails the run."""
+    spec = importlib.util.spec_from_file_location("harness_bootstrap_project_teardown", EXAMPLE_DAG)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    dag = module.dag
+    pairs = {
+        "org": "delete_organization",
+        "project": "delete_project",
+        "connector": "delete_connector",
+        "secret": "delete_secret",
+        "service": "delete_service",
+        "environment": "delete_environment",
+        "infrastructure": "delete_infrastructure",
+        "pipeline": "delete_pipeline",
+    }
+    for create, delete in pairs.items():
+        assert dag.get_task(create).is_setup, create
+        teardown = dag.get_task(delete)
+        assert teardown.is_teardown and str(teardown.trigger_rule) in (
+            "all_done_setup_success",
+            "TriggerRule.ALL_DONE_SETUP_SUCCESS",
+        )
+        assert {t for t in teardown.upstream_task_ids if dag.get_task(t).is_setup} == {create}
+        assert not teardown.on_failure_fail_dagrun
+    regular = [t.task_id for t in dag.tasks if not t.is_setup and not t.is_teardown]
+    assert regular == ["list_services"]
+    assert dag.get_task("list_services").upstream_task_ids == {"pipeline"}
+    if hasattr(dag, "validate_setup_teardown"):
+        dag.validate_setup_teardown()
