@@ -3,6 +3,10 @@
 Example::
 
     python -m airflow_provider_harness.emulator --port 8181 --time-scale 0.1 --state-file /tmp/harness.json
+
+The project ``default/emulator_project`` always exists (as with ``run_emulator`` and the pytest fixture),
+so a connection with ``org_id=default``, ``project_id=emulator_project`` works at once;
+``--no-default-project`` leaves it out.
 """
 
 from __future__ import annotations
@@ -16,8 +20,12 @@ from airflow_provider_harness.emulator.settings import (
     DEFAULT_ACCOUNT_ID,
     DEFAULT_API_KEY,
     DEFAULT_PORT,
+    DEFAULT_PROJECT,
+    DEFAULT_PROJECT_ORG,
     EmulatorSettings,
 )
+
+DEFAULT_PROJECT_SPEC = f"{DEFAULT_PROJECT_ORG}/{DEFAULT_PROJECT}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,7 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("--seed", help="'demo' or a YAML/JSON seed file applied when no state file exists")
     add(
-        "--project", action="append", default=[], metavar="[ORG/]PROJECT", help="a project that always exists"
+        "--project",
+        action="append",
+        default=[],
+        metavar="[ORG/]PROJECT",
+        help=f"another project that always exists (repeatable; {DEFAULT_PROJECT_SPEC} always does)",
+    )
+    add(
+        "--no-default-project",
+        action="store_true",
+        help=f"do not create the project {DEFAULT_PROJECT_SPEC}",
     )
     add(
         "--fault",
@@ -104,7 +121,7 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
         legacy_interrupts=args.legacy_interrupts,
         public_url=args.public_url,
         seed=args.seed,
-        projects=list(args.project),
+        projects=([] if args.no_default_project else [DEFAULT_PROJECT_SPEC]) + list(args.project),
         access_log=args.access_log,
         log_level=args.log_level,
     )

@@ -17,6 +17,9 @@
 * ``GET /_emulator/secrets/sha256`` - query ``identifier``, ``org``, ``project`` (empty = higher scope),
   ``account``; answers ``{"sha256": "<hex of the stored value>"}`` (``null`` when none was given); the
   value itself is never stored, so it cannot be returned
+* ``DELETE /_emulator/triggers/{id}/token`` - query ``pipeline``, ``org``, ``project`` (default
+  ``default``/``emulator_project``), ``account``: make a custom trigger tokenless, like one created before
+  Harness introduced webhook tokens; its ``webhookUrl`` becomes the v2 URL, which then accepts it
 * ``POST /_emulator/api-keys`` - body ``{"api_key": "pat.acc2.x.y", "account_id": "acc2"}``
 * ``POST /_emulator/save`` - write the state file now
 """
@@ -29,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import Response
 
 from airflow_provider_harness.emulator.httpcall import Call, Route, json_response
+from airflow_provider_harness.emulator.settings import DEFAULT_PROJECT, DEFAULT_PROJECT_ORG
 
 if TYPE_CHECKING:
     from airflow_provider_harness.emulator.app import Emulator
@@ -66,6 +70,9 @@ class AdminApi:
             Route("POST", f"{a}/executions/{{planExecutionId}}/approve", self.approve, auth="none"),
             Route("POST", f"{a}/executions/{{planExecutionId}}/reject", self.reject, auth="none"),
             Route("GET", f"{a}/secrets/sha256", self.secret_sha256, auth="none"),
+            Route(
+                "DELETE", f"{a}/triggers/{{triggerIdentifier}}/token", self.drop_trigger_token, auth="none"
+            ),
             Route("POST", f"{a}/api-keys", self.add_api_key, auth="none"),
             Route("POST", f"{a}/save", self.save, auth="none"),
         ]
@@ -108,9 +115,11 @@ class AdminApi:
             body = await self._body(call)
             if not isinstance(body, dict):
                 return _bad("settings body must be a JSON object")
-            return json_response(self.core.settings.apply(body))
+            view = self.core.settings.apply(body)
         except (ValueError, _AdminError) as exc:
             return _bad(str(exc))
+        self.core.webhooks.settings_changed()  # queued webhook events follow the new delay
+        return json_response(view)
 
     async def list_faults(self, call: Call) -> Response:
         return json_response([fault.to_json() for fault in self.core.faults.faults])
@@ -232,6 +241,24 @@ class AdminApi:
             where = "/".join(part for part in scope if part)
             return _bad(f"no secret {identifier!r} in {where}", 404)
         return json_response({"sha256": record.get("valueSha256")})
+
+    async def drop_trigger_token(self, call: Call) -> Response:
+        identifier = call.params["triggerIdentifier"]
+        pipeline = call.query("pipeline")
+        if not pipeline:
+            return _bad("give pipeline (and org, project when not default/emulator_project)")
+        scope = (
+            call.query("account") or self.core.settings.account_id,
+            call.query("org") or DEFAULT_PROJECT_ORG,
+            call.query("project") or DEFAULT_PROJECT,
+            pipeline,
+        )
+        record = self.core.store.get("trigger", scope, identifier)
+        if record is None:
+            return _bad(f"no trigger {identifier!r} of pipeline {'/'.join(scope)}", 404)
+        record["token"] = None
+        self.core.store.mark_dirty()
+        return json_response({"webhookUrl": self.core.pipelines.webhook_url(scope, record)})
 
     async def add_api_key(self, call: Call) -> Response:
         try:

@@ -9,8 +9,12 @@
 * any other step type succeeds after ``default_step_seconds``.
 
 Every emulated second takes ``time_scale`` wall seconds; each step runs at least ``min_step_seconds``.
-Abort goes ``Running -> Discontinuing -> Aborted``; legacy Pause goes ``Pausing -> Paused`` once the
-running steps finish, Resume continues.  Restarting with a state file resumes running executions.
+Abort goes ``Running -> Discontinuing -> Aborted``.  A legacy Pause is registered at once (``Pausing``)
+and takes effect at the next node boundary: the running steps finish, and the execution is ``Paused``
+only when the driver is actually held before a stage, step group or step that has not started.  A
+Pause requested during the last step therefore never pauses anything: the execution ends normally
+(``Pausing -> Success``, no ``PipelinePaused`` notification).  Resume continues from that boundary.
+Restarting with a state file resumes running executions.
 
 >>> parse_duration("1m30s"), parse_duration("2.5"), parse_duration("1d")
 (90.0, 2.5, 86400.0)
@@ -135,6 +139,7 @@ class Runtime:
     resume: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     running_steps: int = 0
+    held: int = 0  # coroutines waiting at a node boundary for a Resume
     approval_events: dict[str, asyncio.Event] = field(default_factory=dict)
     decisions: dict[str, tuple[bool, str]] = field(default_factory=dict)
 
@@ -339,15 +344,19 @@ class Engine:
         raise _Abort
 
     async def _gate(self, execution: Execution) -> None:
-        """Block while paused; raise :class:`_Abort` when aborted."""
+        """A node boundary: block while a Pause is pending; raise :class:`_Abort` when aborted."""
         runtime = self.runtimes[execution.id]
         while True:
             if runtime.abort.is_set():
                 raise _Abort
             if not execution.pause_requested:
                 return
-            self.refresh(execution)
-            await runtime.resume.wait()
+            runtime.held += 1
+            try:
+                self.refresh(execution)
+                await runtime.resume.wait()
+            finally:
+                runtime.held -= 1
 
     # ---- driver ----------------------------------------------------------------------------------
     async def _drive(self, execution: Execution) -> None:
@@ -670,11 +679,14 @@ class Engine:
             return
         runtime = self.runtimes.get(execution.id)
         running_steps = runtime.running_steps if runtime else 0
+        held = runtime.held if runtime else 0
         waiting = any(node.status == "ApprovalWaiting" for node in execution.all_nodes())
         if execution.abort_requested:
             status = "Discontinuing"
         elif execution.pause_requested:
-            status = "Paused" if running_steps == 0 else "Pausing"
+            # Paused only once the pause has landed at a boundary (a node is held, no step runs);
+            # between a finished last step and the end of the execution it stays Pausing.
+            status = "Paused" if running_steps == 0 and held > 0 else "Pausing"
         elif waiting:
             status = "ApprovalWaiting"
         else:

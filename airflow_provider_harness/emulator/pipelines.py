@@ -469,7 +469,8 @@ class PipelineApi:
         return scope, target, (*scope, target)
 
     def webhook_url(self, scope: tuple[str, ...], record: dict[str, Any]) -> str | None:
-        """The custom webhook (v3, token) URL of a trigger, or ``None`` for other trigger types."""
+        """The custom webhook URL of a trigger (v3 with its token; v2 for a tokenless, pre-token trigger),
+        or ``None`` for other trigger types."""
         if record["entity"]["type"] != "Webhook" or record.get("webhookType") != "Custom":
             return None
         query = urlencode(
@@ -481,9 +482,9 @@ class PipelineApi:
                 "triggerIdentifier": record["entity"]["identifier"],
             }
         )
-        return (
-            f"{self.core.settings.base_url}/gateway/pipeline/api/webhook/custom/{record['token']}/v3?{query}"
-        )
+        base = f"{self.core.settings.base_url}/gateway/pipeline/api/webhook/custom"
+        token = record.get("token")
+        return f"{base}/{token}/v3?{query}" if token else f"{base}/v2?{query}"
 
     def _trigger_dto(self, scope: tuple[str, ...], record: dict[str, Any]) -> dict[str, Any]:
         entity = record["entity"]
@@ -587,7 +588,7 @@ class PipelineApi:
             "webhookType": (source.get("spec") or {}).get("type"),
             "yaml": text,
             "spec": spec,
-            "token": existing["token"] if existing else self.core.ids.token(),
+            "token": existing.get("token") if existing else self.core.ids.token(),
             "createdAt": existing["createdAt"] if existing else now,
             "lastModifiedAt": now,
         }

@@ -27,9 +27,12 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 from airflow_provider_harness.client.statuses import TERMINAL_STATUSES
-from airflow_provider_harness.emulator.settings import DEFAULT_ACCOUNT_ID, DEFAULT_API_KEY, EmulatorSettings
-
-DEFAULT_PROJECT = "emulator_project"
+from airflow_provider_harness.emulator.settings import (
+    DEFAULT_ACCOUNT_ID,
+    DEFAULT_API_KEY,
+    DEFAULT_PROJECT,
+    EmulatorSettings,
+)
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -435,6 +438,7 @@ def _cli_args(settings: EmulatorSettings) -> list[str]:
     for flag, value in optional.items():
         if value is not None:
             args += [flag, str(value)]
+    args.append("--no-default-project")  # run_emulator lists its projects itself (project_id=None: none)
     for project in settings.projects:
         args += ["--project", project]
     for key, account in settings.extra_api_keys.items():

@@ -16,6 +16,9 @@ from typing import Any, Final
 DEFAULT_ACCOUNT_ID: Final = "emulatoraccount"
 DEFAULT_API_KEY: Final = "pat.emulatoraccount.emulator.token"
 DEFAULT_PORT: Final = 8181
+#: The project every emulator has unless told otherwise (CLI, ``run_emulator``, the pytest fixture).
+DEFAULT_PROJECT_ORG: Final = "default"
+DEFAULT_PROJECT: Final = "emulator_project"
 
 #: Settings the admin endpoint may change at runtime (name -> type).
 RUNTIME_SETTINGS: Final[dict[str, type]] = {

@@ -4,16 +4,24 @@
 at once with ``eventCorrelationId``; ``webhook_delay_seconds`` (emulated) later the event is matched against
 the trigger's payload/header conditions and the pipeline starts.  Until then
 ``GET /pipeline/api/webhook/triggerExecutionDetails/{eventId}`` answers 400 ``INVALID_REQUEST`` exactly as
-Harness does.
+Harness does.  The delay counts from each event's receipt with the *current* setting, so lowering it (e.g.
+to 0) releases events already queued.
+
+Every trigger the emulator creates has a custom webhook token, as every trigger created on Harness today
+does, so its URL is the v3 one and the tokenless URLs (``.../custom/v2`` and the oldest ``.../custom``) are
+refused with Harness's message (``harness-api.md`` §10.1).  A trigger made tokenless through
+``DELETE /_emulator/triggers/{id}/token`` (like one created before the tokens) is reached by the v2 URL.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+import time
+from typing import TYPE_CHECKING, Any, Final
 
 from airflow_provider_harness.emulator.envelopes import HarnessError
 from airflow_provider_harness.emulator.httpcall import Call, Route
@@ -24,6 +32,14 @@ if TYPE_CHECKING:
     from airflow_provider_harness.emulator.app import Emulator
 
 log = logging.getLogger(__name__)
+
+
+#: Harness's refusal of a tokenless custom webhook URL for a trigger that has a token [SRC
+#: ``TriggerWebhookValidator``], answered 400 ``INVALID_REQUEST`` with the ``Invalid request:`` template.
+TOKENLESS_URL_REFUSED: Final = (
+    "This webhook url is no longer supported for newly created custom webhook triggers. "
+    "We are migrating to new webhook urls using custom webhook tokens in the url."
+)
 
 
 def event_not_processed(event_id: str) -> HarnessError:
@@ -63,6 +79,7 @@ class WebhookApi:
     def __init__(self, core: Emulator) -> None:
         self.core = core
         self._tasks: set[asyncio.Task[None]] = set()
+        self._settings_changed = asyncio.Event()
 
     def routes(self) -> list[Route]:
         """Webhook routes (public or optional API key, like Harness)."""
@@ -80,6 +97,11 @@ class WebhookApi:
         for task in self._tasks:
             task.cancel()
         self._tasks.clear()
+
+    def settings_changed(self) -> None:
+        """Re-evaluate the delay of queued events (``webhook_delay_seconds`` or ``time_scale`` changed)."""
+        changed, self._settings_changed = self._settings_changed, asyncio.Event()
+        changed.set()
 
     def resume_pending(self) -> None:
         """Re-queue events that were received but not processed before a restart."""
@@ -107,7 +129,8 @@ class WebhookApi:
             raise HarnessError.validation([("accountIdentifier", "must not be null")])
         if call.account and call.account != account:
             raise HarnessError.invalid_token()
-        candidates = []
+        candidates: list[tuple[tuple[str, ...], str]] = []
+        first_has_token = False
         for scope, record in self.core.pipelines.triggers_of(account, org, project, pipeline):
             entity = record["entity"]
             if entity["type"] != "Webhook" or record.get("webhookType") != "Custom" or not entity["enabled"]:
@@ -116,6 +139,8 @@ class WebhookApi:
                 continue
             if token is not None and record.get("token") != token:
                 continue
+            if not candidates:
+                first_has_token = bool(record.get("token"))
             candidates.append((scope, entity["identifier"]))
         if not candidates:
             where = f"Account:{account}, Org: {org}, Project: {project}"
@@ -124,6 +149,8 @@ class WebhookApi:
             if trigger:
                 where += f", Trigger: {trigger}"
             raise HarnessError.invalid_request(f"No enabled custom trigger found for {where}")
+        if token is None and first_has_token:  # Harness checks the first matching trigger only
+            raise HarnessError.invalid_request(TOKENLESS_URL_REFUSED)
         payload = await call.text()
         event_id = self.core.ids.object_id()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in call.scope["headers"]}
@@ -167,13 +194,18 @@ class WebhookApi:
         task.add_done_callback(self._tasks.discard)
 
     async def _process_later(self, event_id: str) -> None:
-        settings = self.core.settings
-        await asyncio.sleep(
-            max(settings.min_step_seconds, settings.wall_seconds(settings.webhook_delay_seconds))
-        )
-        event = self.core.store.webhook_events.get(event_id)
-        if event is None or event.get("processed"):
-            return
+        while True:
+            event = self.core.store.webhook_events.get(event_id)
+            if event is None or event.get("processed"):
+                return
+            settings = self.core.settings
+            delay = max(settings.min_step_seconds, settings.wall_seconds(settings.webhook_delay_seconds))
+            remaining = event["eventCreatedAt"] / 1000 + delay - time.time()
+            if remaining <= 0:
+                break
+            changed = self._settings_changed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), remaining)
         try:
             self._process(event)
         except Exception:

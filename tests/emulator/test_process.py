@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -15,41 +18,64 @@ from emulator_kit import Api, pipeline_yaml, shell, stage
 from airflow_provider_harness.emulator.server import EmulatorHandle, run_emulator
 
 
-def test_cli_starts_in_under_two_seconds() -> None:
-    started = time.monotonic()
+def _reap(process: subprocess.Popen[bytes]) -> float:
+    """Wait for ``process`` and return the CPU seconds it used (user + system).
+
+    Start-up cost is judged by CPU time, not wall time: on a busy 2-core machine the wall time of the
+    same start-up can be several times longer, its CPU time hardly changes.
+    """
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return float(usage.ru_utime + usage.ru_stime)
+
+
+@contextlib.contextmanager
+def _cli(*args: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``python -m airflow_provider_harness.emulator --port 0 ARGS``: yields its base URL and process."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_harness.emulator", "--port", "0"],
+        [sys.executable, "-m", "airflow_provider_harness.emulator", "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     try:
         assert process.stdout is not None
         line = process.stdout.readline().decode()
-        assert "listening on http://127.0.0.1:" in line
-        base_url = line.split("listening on ", 1)[1].split(" ", 1)[0]
-        with urllib.request.urlopen(f"{base_url}/_emulator/health", timeout=5) as response:
+        assert "listening on http://127.0.0.1:" in line, line
+        yield line.split("listening on ", 1)[1].split(" ", 1)[0], process
+    finally:
+        if process.returncode is None and process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def test_cli_starts_in_under_two_seconds_of_cpu() -> None:
+    with _cli() as (base_url, process):
+        with urllib.request.urlopen(f"{base_url}/_emulator/health", timeout=30) as response:
             assert json.loads(response.read())["status"] == "ok"
-        elapsed = time.monotonic() - started
-        assert elapsed < 2.0, f"start-up took {elapsed:.2f}s"
         unauthorized = httpx.get(
             f"{base_url}/ng/api/organizations", params={"accountIdentifier": "emulatoraccount"}
         )
         assert unauthorized.status_code == 401
-    finally:
         process.terminate()
-        process.wait(timeout=10)
-    assert b"Traceback" not in (process.stderr.read() if process.stderr else b"")
+        cpu = _reap(process)
+        assert process.stderr is not None
+        assert b"Traceback" not in process.stderr.read()
+    assert cpu < 2.0, f"start-up, two requests and shut-down took {cpu:.2f}s of CPU"
 
 
 def test_cli_help_is_fast() -> None:
-    started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "airflow_provider_harness.emulator", "--help"],
-        capture_output=True,
-        text=True,
-        check=True,
+    process = subprocess.Popen(
+        [sys.executable, "-m", "airflow_provider_harness.emulator", "--help"], stdout=subprocess.PIPE
     )
-    assert time.monotonic() - started < 2.0
+    assert process.stdout is not None
+    with process.stdout:
+        stdout = process.stdout.read()  # until the process closes it (exits)
+    cpu = _reap(process)
+    assert process.returncode == 0
+    assert cpu < 2.0, f"--help took {cpu:.2f}s of CPU"
     for flag in (
         "--port",
         "--state-file",
@@ -58,14 +84,50 @@ def test_cli_help_is_fast() -> None:
         "--legacy-interrupts",
         "--seed",
         "--fault",
+        "--no-default-project",
     ):
-        assert flag in result.stdout
+        assert flag in stdout.decode()
+
+
+def test_cli_creates_the_default_project() -> None:
+    """The documented connection (org default, project emulator_project) works without --project."""
+    headers = {"x-api-key": "pat.emulatoraccount.emulator.token"}
+    scope = {"accountIdentifier": "emulatoraccount", "orgIdentifier": "default"}
+    with _cli() as (base_url, _):
+        project = httpx.get(f"{base_url}/ng/api/projects/emulator_project", params=scope, headers=headers)
+        assert project.status_code == 200, project.text
+        assert project.json()["data"]["project"]["orgIdentifier"] == "default"
+    with _cli("--project", "other/extra") as (base_url, _):
+        for org, name in (("default", "emulator_project"), ("other", "extra")):
+            found = httpx.get(
+                f"{base_url}/ng/api/projects/{name}", params={**scope, "orgIdentifier": org}, headers=headers
+            )
+            assert found.status_code == 200, found.text
+    with _cli("--no-default-project") as (base_url, _):
+        missing = httpx.get(f"{base_url}/ng/api/projects/emulator_project", params=scope, headers=headers)
+        assert (missing.status_code, missing.json()["code"]) == (404, "ENTITY_NOT_FOUND")
+    with run_emulator(mode="process", project_id=None) as harness:  # run_emulator decides, not the CLI
+        status, _ = harness.request(
+            "GET", "/ng/api/projects/emulator_project", params={"orgIdentifier": "default"}
+        )
+        assert status == 404
+
+
+def _step_status(api: Api, execution: str, identifier: str) -> str | None:
+    graph = api.get(
+        f"/pipeline/api/pipelines/execution/v2/{execution}", params={"renderFullBottomGraph": "true"}
+    ).json()["data"]["executionGraph"]
+    return next((n["status"] for n in graph["nodeMap"].values() if n["identifier"] == identifier), None)
 
 
 def test_state_survives_a_restart_and_running_executions_continue(tmp_path: Path) -> None:
     state = tmp_path / "state" / "harness.json"
     secret_value = "topsecret-value-9f2"
-    text = pipeline_yaml("durable", [stage("s", [shell("long", "echo before\nsleep 150\necho after")])])
+    # 100000 emulated seconds: 1000 s of wall time at 0.01, so the first emulator surely stops mid-step;
+    # the second one runs at 0.00001, where the whole step is at most 1 s, whatever already passed.
+    text = pipeline_yaml(
+        "durable", [stage("s", [shell("long", "echo before\nsleep 100000\necho after", timeout="2d")])]
+    )
     with run_emulator(mode="process", state_file=state, time_scale=0.01) as harness:
         api = Api(harness)
         api.create_pipeline(text)
@@ -86,15 +148,18 @@ def test_state_survives_a_restart_and_running_executions_continue(tmp_path: Path
         assert api.post("/ng/api/v2/secrets", json=secret).status_code == 200
         execution = api.run("durable", notesForPipelineExecution="marker-123")
         api.wait(execution, lambda s: s["runningStagesCount"] == 1)
-        time.sleep(0.1)
+        deadline = time.monotonic() + 30
+        while _step_status(api, execution, "long") != "Running":  # "before" is logged by then
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
     saved = state.read_text()
     assert "durable" in saved and secret_value not in saved
     persisted = {e["id"]: e for e in json.loads(saved)["executions"]}
     assert persisted[execution]["status"] == "Running"  # stopped mid-step
 
-    with run_emulator(mode="process", state_file=state, time_scale=0.01) as harness:
+    with run_emulator(mode="process", state_file=state, time_scale=0.00001) as harness:
         api = Api(harness)
-        done = api.wait(execution, timeout=10)
+        done = api.wait(execution, timeout=60)
         assert done["status"] == "Success"
         graph = api.get(
             f"/pipeline/api/pipelines/execution/v2/{execution}", params={"renderFullBottomGraph": "true"}

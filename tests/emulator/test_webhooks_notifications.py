@@ -63,16 +63,24 @@ def trigger(api: Api) -> dict[str, Any]:
     return dict(details.json()["data"])
 
 
-def _pending_then_done(api: Api, event_id: str, *, pending: bool = True) -> dict[str, Any]:
+HOLD_EVENTS = 10**9  # webhook_delay_seconds that keeps events queued until the test lowers it
+
+
+def _assert_pending(api: Api, event_id: str) -> None:
     path = f"/pipeline/api/webhook/triggerExecutionDetails/{event_id}"
-    if pending:
-        first = api.client.get(path, params={"accountIdentifier": api.handle.account_id})
-        assert first.status_code == 400
-        assert first.json()["code"] == "INVALID_REQUEST"
-        assert first.json()["message"] == (
-            f"Invalid request: Trigger event history doesn't exist for event with eventId {event_id}"
-        )
-    deadline = time.monotonic() + 5
+    first = api.client.get(path, params={"accountIdentifier": api.handle.account_id})
+    assert first.status_code == 400
+    assert first.json()["code"] == "INVALID_REQUEST"
+    assert first.json()["message"] == (
+        f"Invalid request: Trigger event history doesn't exist for event with eventId {event_id}"
+    )
+
+
+def _processed(api: Api, event_id: str) -> dict[str, Any]:
+    """Release queued events (the delay applies to them with the current setting) and wait for this one."""
+    api.handle.set_settings(webhook_delay_seconds=0)
+    path = f"/pipeline/api/webhook/triggerExecutionDetails/{event_id}"
+    deadline = time.monotonic() + 30
     while True:
         response = httpx.get(
             f"{api.handle.base_url}{path}", params={"accountIdentifier": api.handle.account_id}
@@ -81,6 +89,21 @@ def _pending_then_done(api: Api, event_id: str, *, pending: bool = True) -> dict
             return dict(response.json()["data"])
         assert time.monotonic() < deadline, response.text
         time.sleep(0.01)
+
+
+def _pending_then_done(api: Api, event_id: str) -> dict[str, Any]:
+    _assert_pending(api, event_id)
+    return _processed(api, event_id)
+
+
+def _v2_query(trigger: str = "on_push") -> dict[str, str]:
+    return {
+        "accountIdentifier": "emulatoraccount",
+        "orgIdentifier": "default",
+        "projectIdentifier": "emulator_project",
+        "pipelineIdentifier": "hooked",
+        "triggerIdentifier": trigger,
+    }
 
 
 def test_trigger_crud_and_webhook_url(api: Api, trigger: dict[str, Any]) -> None:
@@ -102,7 +125,7 @@ def test_trigger_crud_and_webhook_url(api: Api, trigger: dict[str, Any]) -> None
 
 
 def test_v3_webhook_starts_the_pipeline_a_moment_later(api: Api, trigger: dict[str, Any]) -> None:
-    api.handle.set_settings(webhook_delay_seconds=20)  # 0.2 s at the test time scale
+    api.handle.set_settings(webhook_delay_seconds=HOLD_EVENTS)  # queued until _processed lowers it
     response = httpx.post(trigger["webhookUrl"], json={"branch": "main"})
     assert response.status_code == 200, response.text
     data = response.json()["data"]
@@ -122,24 +145,45 @@ def test_v3_webhook_starts_the_pipeline_a_moment_later(api: Api, trigger: dict[s
     assert api.wait(execution_id)["status"] == "Success"
 
 
-def test_v2_webhook_and_conditions(api: Api, trigger: dict[str, Any]) -> None:
-    api.handle.set_settings(webhook_delay_seconds=30)
-    query = {
-        "accountIdentifier": api.handle.account_id,
-        "orgIdentifier": "default",
-        "projectIdentifier": "emulator_project",
-        "pipelineIdentifier": "hooked",
-        "triggerIdentifier": "on_push",
+def test_v2_url_is_refused_for_a_trigger_with_a_token(api: Api, trigger: dict[str, Any]) -> None:
+    """harness-api.md §10.1: triggers created today have a token; their tokenless URLs are refused."""
+    assert "/v3?" in trigger["webhookUrl"]
+    expected = {
+        "status": "ERROR",
+        "code": "INVALID_REQUEST",
+        "message": "Invalid request: This webhook url is no longer supported for newly created custom "
+        "webhook triggers. We are migrating to new webhook urls using custom webhook tokens in the url.",
     }
-    url = "/gateway/pipeline/api/webhook/custom/v2"
-    matched = api.client.post(url, params=query, json={"branch": "main"}).json()["data"]["eventCorrelationId"]
-    assert (
-        _pending_then_done(api, matched)["webhookProcessingDetails"]["status"] == "TARGET_EXECUTION_REQUESTED"
-    )
-    ignored = api.client.post(url, params=query, json={"branch": "feature"}).json()["data"][
-        "eventCorrelationId"
-    ]
-    skipped = _pending_then_done(api, ignored, pending=False)
+    for path in ("/gateway/pipeline/api/webhook/custom/v2", "/pipeline/api/webhook/custom"):
+        response = httpx.post(f"{api.handle.base_url}{path}", params=_v2_query(), json={"branch": "main"})
+        assert response.status_code == 400, (path, response.text)
+        body = response.json()
+        assert {key: body[key] for key in expected} == expected
+        assert body["responseMessages"][0]["message"] == expected["message"]
+        assert "data" not in body
+    without_trigger = {k: v for k, v in _v2_query().items() if k != "triggerIdentifier"}
+    response = httpx.post(f"{api.handle.base_url}/pipeline/api/webhook/custom/v2", params=without_trigger)
+    assert response.status_code == 400 and response.json()["message"] == expected["message"]
+    v3 = httpx.post(trigger["webhookUrl"], json={"branch": "main"})  # the v3 URL still works
+    assert v3.status_code == 200
+    _processed(api, v3.json()["data"]["eventCorrelationId"])
+    assert api.handle.execution_count("hooked") == 1  # the refused calls queued nothing
+
+
+def test_v2_webhook_of_a_tokenless_trigger_and_conditions(api: Api, trigger: dict[str, Any]) -> None:
+    api.handle.set_settings(webhook_delay_seconds=HOLD_EVENTS)
+    url = api.handle.admin("DELETE", "triggers/on_push/token?pipeline=hooked")["webhookUrl"]
+    assert url.startswith(f"{api.handle.base_url}/gateway/pipeline/api/webhook/custom/v2?")
+    details = api.get("/pipeline/api/triggers/on_push/details", params={"targetIdentifier": "hooked"})
+    assert details.json()["data"]["webhookUrl"] == url
+    v3 = httpx.post(trigger["webhookUrl"], json={"branch": "main"})  # its old token is gone
+    assert v3.status_code == 400 and v3.json()["code"] == "INVALID_REQUEST"
+    matched = httpx.post(url, json={"branch": "main"}).json()["data"]["eventCorrelationId"]
+    ignored = httpx.post(url, json={"branch": "feature"}).json()["data"]["eventCorrelationId"]
+    _assert_pending(api, matched)
+    _assert_pending(api, ignored)
+    assert _processed(api, matched)["webhookProcessingDetails"]["status"] == "TARGET_EXECUTION_REQUESTED"
+    skipped = _processed(api, ignored)
     assert skipped["webhookProcessingDetails"]["status"] == "NO_MATCHING_TRIGGER_FOR_PAYLOAD_CONDITIONS"
     assert skipped["executionDetails"] is None
     assert api.handle.execution_count("hooked") == 1
@@ -193,6 +237,20 @@ def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     server.server_close()
 
 
+def _all_delivered(api: Api, execution: str, received: list[dict[str, Any]]) -> None:
+    """Wait until the receiver got every delivery the emulator queued for a finished execution.
+
+    The emulator records each delivery when it queues it, synchronously with the status change, so once
+    the execution is terminal the list is complete: no "wait a bit longer in case more arrive" is needed.
+    """
+    queued = api.handle.notifications(plan_execution_id=execution)
+    deadline = time.monotonic() + 30
+    while len(received) < len(queued):
+        assert time.monotonic() < deadline, (len(received), [d["eventType"] for d in queued])
+        time.sleep(0.01)
+    assert len(received) == len(queued)
+
+
 def test_notifications_are_posted_to_the_webhook(
     api: Api, receiver: tuple[str, list[dict[str, Any]]]
 ) -> None:
@@ -217,9 +275,7 @@ def test_notifications_are_posted_to_the_webhook(
     api.create_pipeline(text)
     execution = api.run("notified")
     api.wait(execution)
-    deadline = time.monotonic() + 5
-    while len({r["body"]["eventData"]["eventType"] for r in received}) < 7 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    _all_delivered(api, execution, received)
     events = {r["body"]["eventData"]["eventType"]: r["body"]["eventData"] for r in received}
     assert set(events) == {
         "PipelineStart",
@@ -283,11 +339,9 @@ def test_notification_rules_filter_events_and_stages(
         notificationRules=rules,
     )
     api.create_pipeline(text)
-    api.wait(api.run("filtered"))
-    deadline = time.monotonic() + 5
-    while len(received) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.1)
+    execution = api.run("filtered")
+    api.wait(execution)
+    _all_delivered(api, execution, received)
     kinds = sorted(
         (r["body"]["eventData"]["eventType"], r["body"]["eventData"].get("stageIdentifier")) for r in received
     )

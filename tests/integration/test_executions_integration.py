@@ -8,6 +8,7 @@ duplicate" claim is checked by counting executions in the emulator.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import logging
@@ -80,6 +81,21 @@ RETRY_PIPELINE = pipeline_yaml(
     ],
     CODE_VARIABLE,
 )
+
+
+def gated_pipeline_yaml(pipeline_id: str, deploy_script: str = "echo deploying") -> str:
+    """An Approval stage (held until ``harness.approve``) then a Custom stage: "still running" is a state
+    the test controls, never a race against a time-scaled ``sleep``."""
+    approval = (
+        "    - stage:\n        name: Approve\n        identifier: approve\n        type: Approval\n"
+        "        spec:\n          execution:\n            steps:\n"
+        "              - step:\n                  name: Gate\n                  identifier: gate\n"
+        "                  type: HarnessApproval\n                  timeout: 1d\n"
+        "                  spec:\n                    approvers:\n"
+        "                      userGroups: [account.admin]\n                      minimumCount: 1\n"
+    )
+    text = pipeline_yaml(pipeline_id, [("deploy", deploy_script)])
+    return text.replace("  stages:\n", "  stages:\n" + approval, 1)
 
 
 def inputs(pipeline_id: str, code: int) -> str:
@@ -183,13 +199,16 @@ def test_success_logs_start_and_stage_transitions(harness: Any) -> None:
         f"{harness.base_url}/ng/#/account/{harness.account_id}/cd/orgs/"
     )
     assert f"Started Harness execution {execution_id} of pipeline ok (try 1)" in log.text
-    assert 'Stage 1/2 "Build" Running' in log.lines
-    assert 'Stage 2/2 "Deploy" Running' in log.lines and 'Stage 2/2 "Deploy" Success' in log.lines
+    # Which Running states a poll catches depends on timing; the ended stages are always reported, once,
+    # with their durations (the transition lines themselves are pinned down in the unit tests).
+    for stage in ('Stage 1/2 "Build" Success in ', 'Stage 2/2 "Deploy" Success in '):
+        assert sum(line.startswith(stage) for line in log.lines) == 1, log.lines
+    assert log.lines[-1].startswith(f"Harness execution {execution_id} ended Success in ")
     assert harness.execution_count("ok") == 1
     notes = harness.request("GET", f"/pipeline/api/pipelines/execution/{execution_id}/notes")[1]["data"][
         "notes"
     ]
-    assert notes == "nightly\nairflow:integration_dag/manual__2026-02-01T00:00:00+00:00/run/-1"
+    assert notes == "nightly\nairflow:integration_dag/manual__2026-02-01T00:00:00+00:00/run/-1 try=1"
 
 
 def test_failure_shows_stage_step_message_and_log_tail(harness: Any) -> None:
@@ -214,22 +233,36 @@ def test_interrupt_operator_aborts_and_waits_for_aborted(harness: Any) -> None:
     result = abort.execute(context(TaskInstance("abort")))
     assert result["status"] == "Aborted" and result["interrupt_type"] == "AbortAll"
     again = HarnessInterruptExecutionOperator(task_id="again", execution_id=execution_id)
+    log = recorded(again)
+    assert again.execute(context(TaskInstance("again")))["interrupt_id"] is None  # already aborted: done
+    assert f"Harness execution {execution_id} is already Aborted" in log.text
+    harness.create_pipeline(OK_PIPELINE)
+    finished = run_op("ok").execute(context(TaskInstance()))
+    late = HarnessInterruptExecutionOperator(task_id="late", execution_id=finished)
     with pytest.raises(
-        HarnessExecutionError, match=r"Execution is already finished with status: \[ABORTED\]"
+        HarnessExecutionError, match=r"Execution is already finished with status: \[SUCCEEDED\]"
     ):
-        again.execute(context(TaskInstance("again")))
+        late.execute(context(TaskInstance("late")))
 
 
 @pytest.mark.harness_emulator(legacy_interrupts=True)
 def test_pause_and_resume_with_legacy_interrupts(harness: Any) -> None:
-    harness.create_pipeline(pipeline_yaml("pausable", [("build", "echo start"), ("deploy", "sleep 100")]))
+    """A Pause lands at the next node boundary. The approval holds the first stage, so the Pause is
+    registered while it runs (``Pausing``) and provably lands before the deploy stage once approved."""
+    harness.create_pipeline(gated_pipeline_yaml("pausable"))
     execution_id = run_op("pausable", wait_for_completion=False).execute(context(TaskInstance()))
-    wait_status(harness, execution_id, {"Running"})
+    wait_status(harness, execution_id, {"ApprovalWaiting"})
     pause = HarnessInterruptExecutionOperator(
         task_id="pause", execution_id=execution_id, interrupt_type="Pause"
     ).execute(context(TaskInstance("pause")))
     assert pause["interrupt_type"] == "Pause"
+    assert harness.execution(execution_id)["status"] == "Pausing"
+    harness.approve(execution_id, step="gate")
     wait_status(harness, execution_id, {"Paused"})
+    stages = {
+        n["nodeIdentifier"]: n["status"] for n in harness.execution(execution_id)["layoutNodeMap"].values()
+    }
+    assert stages == {"approve": "Success", "deploy": "NotStarted"}
     sensor = HarnessExecutionSensor(task_id="wait", execution_id=execution_id, deferrable=False)
     log = recorded(sensor)
     assert sensor.poke(context(TaskInstance("wait"))) is False  # Paused is neither done nor failed
@@ -237,7 +270,7 @@ def test_pause_and_resume_with_legacy_interrupts(harness: Any) -> None:
     HarnessInterruptExecutionOperator(
         task_id="resume", execution_id=execution_id, interrupt_type="Resume"
     ).execute(context(TaskInstance("resume")))
-    wait_status(harness, execution_id, {"Success"}, timeout=15)
+    wait_status(harness, execution_id, {"Success"}, timeout=30)
     assert sensor.poke(context(TaskInstance("wait"))) is True
 
 
@@ -290,18 +323,41 @@ def test_retry_operator_retries_all_stages(harness: Any) -> None:
         refused.execute(context(TaskInstance("retry2")))
 
 
+def execute_while_held(
+    harness: Any, op: HarnessRunPipelineOperator, ctx: dict[str, Any], log: Recorder, held_id: str
+) -> str:
+    """Run ``op.execute`` (it waits for the end) in a thread; approve the held execution ``held_id`` only
+    once the operator reattached to it: "still running when the retry looks" is guaranteed, not timed."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(op.execute, ctx)
+        deadline = time.monotonic() + 60
+        while "Reattached to running Harness execution" not in log.text:
+            if future.done():
+                return str(future.result())  # it did not reattach: the caller's assertions say so
+            assert time.monotonic() < deadline, log.text
+            time.sleep(0.01)
+        harness.approve(held_id, step="gate")
+        return str(future.result(timeout=60))
+
+
+def only_execution(harness: Any, pipeline_id: str) -> str:
+    (execution,) = harness.executions(pipeline_id)
+    return str(execution["planExecutionId"])
+
+
 @pytest.mark.parametrize("with_state_store", [True, False], ids=["task-state-store", "notes-marker"])
 def test_airflow_retry_never_starts_a_second_execution(harness: Any, with_state_store: bool) -> None:
-    harness.create_pipeline(pipeline_yaml("slow", [("build", "echo a"), ("deploy", "sleep 60")]))
+    harness.create_pipeline(gated_pipeline_yaml("slow"))  # held by its approval until the retry reattached
     store = StateStore() if with_state_store else None
     first = run_op("slow", timeout=0.1, cancel_on_kill=False)  # gives up waiting, leaves the run going
     with pytest.raises(HarnessExecutionError, match="left running"):
         first.execute(context(TaskInstance(), store))
     second = run_op("slow")
     log = recorded(second)
-    execution_id = second.execute(context(TaskInstance(try_number=2), store))
+    held = only_execution(harness, "slow")
+    execution_id = execute_while_held(harness, second, context(TaskInstance(try_number=2), store), log, held)
     assert "Reattached to running Harness execution" in log.text
-    assert harness.execution(execution_id)["status"] == "Success"
+    assert execution_id == held and harness.execution(execution_id)["status"] == "Success"
     assert harness.execution_count("slow") == 1
 
 
@@ -311,7 +367,7 @@ def test_reattach_after_a_worker_crash_between_start_and_state_save(
     """The worker dies right after Harness started the run, before the id reached the task state store."""
     from airflow_provider_harness.operators import executions as ops
 
-    harness.create_pipeline(pipeline_yaml("crashy", [("build", "echo a"), ("deploy", "sleep 40")]))
+    harness.create_pipeline(gated_pipeline_yaml("crashy"))  # held by its approval until reattached
     store = StateStore()
 
     class WorkerCrash(BaseException):
@@ -327,7 +383,9 @@ def test_reattach_after_a_worker_crash_between_start_and_state_save(
     assert store.values == {} and harness.execution_count("crashy") == 1
     second = run_op("crashy")
     log = recorded(second)
-    execution_id = second.execute(context(TaskInstance(try_number=2), store))
+    held = only_execution(harness, "crashy")
+    execution_id = execute_while_held(harness, second, context(TaskInstance(try_number=2), store), log, held)
+    assert execution_id == held
     assert "by its marker" in log.text and "Reattached to running" in log.text
     assert harness.execution_count("crashy") == 1
     assert store.values["harness_execution"]["execution_id"] == execution_id
@@ -344,7 +402,9 @@ def test_lost_execute_answer_is_resolved_by_marker_not_by_resending(
         "latency", delay_ms=800, path_prefix="/pipeline/api/pipeline/execute/ok", method="POST"
     )
     op = run_op("ok")
-    op.marker_search_delays = (0.3, 0.3, 0.3, 0.3)
+    # The emulator starts the run 0.8 s after receiving the call; the search stops as soon as it finds
+    # it, so a long tail of retries costs nothing and keeps a busy machine from missing it.
+    op.marker_search_delays = (0.3,) * 4 + (1.0,) * 20
     log = recorded(op)
     execution_id = op.execute(context(TaskInstance()))
     assert "may have started the execution" in log.text and "started after all" in log.text
@@ -387,22 +447,37 @@ async def test_5xx_burst_and_429_while_polling_do_not_fail(harness: Any) -> None
     assert harness.execution(op.execute(context(TaskInstance())))["status"] == "Success"
     assert sum("Transient error" in line for line in log.lines) >= 3
 
+    harness.create_pipeline(gated_pipeline_yaml("held_ok"))  # surely still running when the task defers
     harness.inject_fault("html", status=502, count=3, path_prefix=details, method="GET", skip=1)
     harness.inject_fault("rate_limit", count=2, path_prefix=details, method="GET", skip=1)
-    deferred = run_op("ok", deferrable=True, task_id="run2")
+    deferred = run_op("held_ok", deferrable=True, task_id="run2")
     with pytest.raises(TaskDeferred) as info:
         deferred.execute(context(TaskInstance("run2")))
     trigger = info.value.trigger
     trigger_log = recorded(trigger)
-    event = await run_trigger(trigger)
+    event = await run_trigger_then_approve(harness, trigger)
     assert event["status"] == "success"
     assert sum("Transient error" in line for line in trigger_log.lines) >= 3
     assert deferred.execute_complete(context(TaskInstance("run2")), event=event, **info.value.kwargs)
 
 
+async def run_trigger_then_approve(harness: Any, trigger: HarnessExecutionTrigger) -> dict[str, Any]:
+    """Run the trigger; once it has seen the held execution running, approve it and await the event."""
+    details = f"/pipeline/api/pipelines/execution/v2/{trigger.execution_id}"
+    polls_before = harness.request_count(details, "GET")
+    task = asyncio.ensure_future(run_trigger(trigger))
+    deadline = time.monotonic() + 30
+    while harness.request_count(details, "GET") <= polls_before:
+        assert not task.done() and time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+    await asyncio.to_thread(harness.approve, trigger.execution_id, "gate")
+    return await task
+
+
 async def test_deferrable_success_and_failure_through_real_trigger(harness: Any) -> None:
-    harness.create_pipeline(OK_PIPELINE)
-    harness.create_pipeline(FAIL_PIPELINE)
+    # held by their approval stage: the operator surely finds them running and defers, whatever the speed
+    harness.create_pipeline(gated_pipeline_yaml("ok", "echo deploying\nsleep 20"))
+    harness.create_pipeline(gated_pipeline_yaml("broken", "echo rolling out\necho error: disk full\nexit 1"))
     op = run_op("ok", deferrable=True)
     with pytest.raises(TaskDeferred) as info:
         op.execute(context(TaskInstance()))
@@ -411,9 +486,9 @@ async def test_deferrable_success_and_failure_through_real_trigger(harness: Any)
     assert harness.api_key not in json.dumps(kwargs)
     rebuilt = HarnessExecutionTrigger(**json.loads(json.dumps(kwargs)))  # as the triggerer does
     trigger_log = recorded(rebuilt)
-    event = await run_trigger(rebuilt)
+    event = await run_trigger_then_approve(harness, rebuilt)
     assert event["status"] == "success"
-    assert 'Stage 2/2 "Deploy" Success' in trigger_log.lines
+    assert any(line.startswith('Stage 2/2 "Deploy" Success in ') for line in trigger_log.lines)
     assert (
         op.execute_complete(context(TaskInstance()), event=event, **info.value.kwargs)
         == event["execution_id"]
@@ -421,15 +496,12 @@ async def test_deferrable_success_and_failure_through_real_trigger(harness: Any)
 
     failing = run_op("broken", deferrable=True, task_id="broken")
     log = recorded(failing)
-    try:
+    with pytest.raises(TaskDeferred) as deferred:
         failing.execute(context(TaskInstance("broken")))
-    except TaskDeferred as deferred:
-        event = await run_trigger(deferred.trigger)
-        assert event["status"] == "failed"
-        with pytest.raises(HarnessExecutionError, match='stage "Deploy"'):
-            failing.execute_complete(context(TaskInstance("broken")), event=event, **deferred.kwargs)
-    else:  # pragma: no cover - finished before the first check
-        pytest.fail("expected a deferral")
+    event = await run_trigger_then_approve(harness, deferred.value.trigger)
+    assert event["status"] == "failed"
+    with pytest.raises(HarnessExecutionError, match='stage "Deploy"'):
+        failing.execute_complete(context(TaskInstance("broken")), event=event, **deferred.value.kwargs)
     assert "    error: disk full" in log.lines
     assert harness.api_key not in log.text + trigger_log.text
 
@@ -461,14 +533,20 @@ def _task_states(monkeypatch: pytest.MonkeyPatch, state: str) -> None:
     )
 
 
-async def _run_in_triggerer(trigger: HarnessExecutionTrigger, *, user_action: bool) -> None:
-    """Run ``trigger`` in the installed Airflow's TriggerRunner and cancel it as the triggerer does."""
+async def _run_in_triggerer(harness: Any, trigger: HarnessExecutionTrigger, *, user_action: bool) -> None:
+    """Run ``trigger`` in the installed Airflow's TriggerRunner and cancel it as the triggerer does, once
+    it is watching (it has polled the execution at least once)."""
     from airflow.jobs.triggerer_job_runner import TriggerRunner
 
+    details = f"/pipeline/api/pipelines/execution/v2/{trigger.execution_id}"
+    polls_before = harness.request_count(details, "GET")
     runner = TriggerRunner()
     task = asyncio.create_task(runner.run_trigger(1, trigger))
     runner.triggers[1] = {"task": task, "name": "harness-trigger", "events": 0}
-    await asyncio.sleep(0.3)
+    deadline = time.monotonic() + 30
+    while harness.request_count(details, "GET") <= polls_before:
+        assert not task.done() and time.monotonic() < deadline
+        await asyncio.sleep(0.01)
     assert not task.done()
     if user_action:  # the user's mark failed/success or clear: cancel_triggers()
         runner.to_cancel.append(1)
@@ -485,7 +563,7 @@ async def test_kill_while_deferred_aborts_through_trigger(
     harness.create_pipeline(LONG_PIPELINE)
     trigger = await _deferred_trigger(harness, "killed")
     _task_states(monkeypatch, "failed")  # the user marked the deferred task failed
-    await _run_in_triggerer(trigger, user_action=True)
+    await _run_in_triggerer(harness, trigger, user_action=True)
     assert wait_status(harness, trigger.execution_id, {"Aborted"})["status"] == "Aborted"
 
 
@@ -496,8 +574,8 @@ async def test_triggerer_restart_or_moved_trigger_aborts_nothing(
     _task_states(monkeypatch, "deferred")  # the task instance is still deferred: only the triggerer changed
     for user_action in (False, True):
         trigger = await _deferred_trigger(harness, f"moved_{user_action}")
-        await _run_in_triggerer(trigger, user_action=user_action)
-        time.sleep(0.2)
+        await _run_in_triggerer(harness, trigger, user_action=user_action)
+        # the trigger's cancellation path awaits any abort it sends, so one would already show here
         assert harness.execution(trigger.execution_id)["status"] == "Running"
     assert harness.request_count("/pipeline/api/pipeline/execute/interrupt", "PUT") == 0
 
