@@ -393,6 +393,15 @@ class LiveAirflow:
             parts.append(f"--- {name} ({state}) ---\n{self.tail(name, lines)}")
         return "\n".join(parts)
 
+    def explain(self, dag_id: str, run_id: str, task_id: str) -> str:
+        """A failed live run in full (a plain string, so pytest does not truncate it): the run's task
+        instances, the task's own log and every component's last lines."""
+        return (
+            f"task instances: {self.task_instances(dag_id, run_id)}\n"
+            f"--- log of {dag_id}.{task_id} ---\n{self.task_log(dag_id, run_id, task_id)}\n"
+            f"{self.diagnostics()}"
+        )
+
     # -- REST API -------------------------------------------------------------------------------
 
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

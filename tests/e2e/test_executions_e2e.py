@@ -305,7 +305,7 @@ def test_live_example_dag_through_the_triggerer(live_airflow: Any, live_harness_
     state = live_airflow.wait_for_run("harness_run_pipeline", run_id, timeout=180)
 
     tis = live_airflow.task_instances("harness_run_pipeline", run_id)
-    assert state == "success", (tis, live_airflow.diagnostics())
+    assert state == "success", live_airflow.explain("harness_run_pipeline", run_id, "deploy")
     assert emulator.execution_count("deploy_service") == 1
     log = live_airflow.task_log("harness_run_pipeline", run_id, "deploy")
     assert "Started Harness execution" in log and "Deploy: Success" in log
