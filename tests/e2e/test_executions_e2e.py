@@ -304,7 +304,6 @@ def test_live_example_dag_through_the_triggerer(live_airflow: Any, live_harness_
     live_airflow.wait_for_task_state("harness_run_pipeline", run_id, "deploy", {"deferred"}, timeout=120)
     state = live_airflow.wait_for_run("harness_run_pipeline", run_id, timeout=180)
 
-    tis = live_airflow.task_instances("harness_run_pipeline", run_id)
     assert state == "success", live_airflow.explain("harness_run_pipeline", run_id, "deploy")
     assert emulator.execution_count("deploy_service") == 1
     log = live_airflow.task_log("harness_run_pipeline", run_id, "deploy")

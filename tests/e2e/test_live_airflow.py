@@ -83,8 +83,8 @@ def test_live_triggerer_fires_a_core_trigger_and_the_task_resumes(live_airflow: 
     live_airflow.wait_for_task_state(DAG_ID, run_id, "wait", {"deferred"}, timeout=120)
     state = live_airflow.wait_for_run(DAG_ID, run_id, timeout=180)
 
-    tis = live_airflow.task_instances(DAG_ID, run_id)
     assert state == "success", live_airflow.explain(DAG_ID, run_id, "wait")
+    tis = live_airflow.task_instances(DAG_ID, run_id)
     assert {task: ti["state"] for task, ti in tis.items()} == {"wait": "success", "after_wait": "success"}
     assert "resumed after the trigger fired" in live_airflow.task_log(DAG_ID, run_id, "wait")
     assert "after_wait got resumed" in live_airflow.task_log(DAG_ID, run_id, "after_wait")
