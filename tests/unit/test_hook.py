@@ -519,6 +519,10 @@ class StubHarness:
                 parts = urlsplit(self.path)
                 query = parse_qs(parts.query)
                 headers = {k.lower(): v for k, v in self.headers.items()}
+                if not headers.get("user-agent", "").startswith("airflow-provider-harness/"):
+                    # Not ours: e.g. another test session's health poller that still knows this port.
+                    self.send_error(404)
+                    return
                 stub.requests.append(("GET", parts.path, query, headers))
                 status, body, extra = stub.route("GET", parts.path, query, headers)
                 data = body.encode()
