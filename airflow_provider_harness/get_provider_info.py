@@ -48,19 +48,26 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_harness.operators.executions",
                     "airflow_provider_harness.operators.resources",
+                    "airflow_provider_harness.operators.webhooks",
                 ],
             }
         ],
         "sensors": [
             {
                 "integration-name": INTEGRATION,
-                "python-modules": ["airflow_provider_harness.sensors.executions"],
+                "python-modules": [
+                    "airflow_provider_harness.sensors.executions",
+                    "airflow_provider_harness.sensors.events",
+                ],
             }
         ],
         "triggers": [
             {
                 "integration-name": INTEGRATION,
-                "python-modules": ["airflow_provider_harness.triggers.executions"],
+                "python-modules": [
+                    "airflow_provider_harness.triggers.executions",
+                    "airflow_provider_harness.triggers.events",
+                ],
             }
         ],
         "connection-types": [
@@ -73,4 +80,14 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": ["airflow_provider_harness.operators.executions.HarnessExecutionLink"],
+        # harness://<account>/<org>/<project>[/<pipeline>]: validated and normalised on every Asset.
+        "asset-uris": [{"schemes": ["harness"], "handler": "airflow_provider_harness.assets.sanitize_uri"}],
+        # The Harness notification receiver (API server, /harness-events). Also registered through the
+        # ``airflow.plugins`` entry point, which Airflow loads whatever [core] lazy_discover_providers says.
+        "plugins": [
+            {
+                "name": "harness_events",
+                "plugin-class": "airflow_provider_harness.plugins.harness_events.HarnessEventsPlugin",
+            }
+        ],
     }

@@ -188,6 +188,9 @@ class ResourceKind:
     exact_fields: frozenset[str] = frozenset({"tags"})
     server_fields: frozenset[str] = field(default=SERVER_FIELDS)
     aliases: tuple[str, ...] = ()
+    #: A richer read of one resource (``{identifier}`` in it), used by the get operator: a trigger's
+    #: details carry its webhook URL (``NGTriggerDetailsResponseDTO.webhookUrl``, harness-api.md §10.4).
+    details_path: str | None = None
 
     @property
     def a(self) -> str:
@@ -347,6 +350,7 @@ RESOURCE_KINDS: dict[str, ResourceKind] = {
             allow_dollar=False,
             parent=ParentRef("pipeline_id", "targetIdentifier", "pipeline", ("pipelineIdentifier",), False),
             list_filters=frozenset({"searchTerm", "sort", "filter"}),
+            details_path=f"{_PIPE}/triggers/{{identifier}}/details",
         ),
         ResourceKind(
             name="service",

@@ -50,6 +50,7 @@ from airflow_provider_harness.client.resource_kinds import (
 
 if TYPE_CHECKING:
     from airflow_provider_harness.client.transport import HarnessClient
+    from airflow_provider_harness.client.webhooks import WebhookUrl
 
 Action = Literal["created", "updated", "unchanged"]
 KindArg = ResourceKind | str
@@ -222,16 +223,26 @@ def get_call(
     *,
     parent: str | None = None,
     git: Mapping[str, Any] | None = None,
+    details: bool = False,
 ) -> ApiCall[Resource]:
-    """GET one resource; parses into a :class:`Resource`. Missing -> ``HarnessNotFoundError`` (404 or 400)."""
+    """GET one resource; parses into a :class:`Resource`. Missing -> ``HarnessNotFoundError`` (404 or 400).
+
+    ``details=True`` reads the kind's details endpoint instead (triggers: ``…/triggers/{id}/details``, whose
+    answer adds the webhook URL, see :attr:`Resource.webhook_url`).
+    """
     kind = resource_kind(kind)
     identifier = _id(kind, identifier)
     params = {**_check_scope(kind, scope), **_parent_params(kind, parent), **_git_params(kind, "get", git)}
+    path = kind.path(identifier)
+    if details:
+        if kind.details_path is None:
+            raise ValueError(f"details: Harness has no details read for {kind.a}; drop it")
+        path = kind.details_path.format(identifier=identifier)
 
     def parse(data: Any) -> Resource:
         return Resource.from_data(kind, data, identifier)
 
-    return ApiCall("GET", kind.path(identifier), params=params, permission=kind.permissions.view, parse=parse)
+    return ApiCall("GET", path, params=params, permission=kind.permissions.view, parse=parse)
 
 
 def create_call(
@@ -664,14 +675,33 @@ class Resource:
                 spec.pop("value", None)
         return entity
 
+    @property
+    def webhook_url(self) -> WebhookUrl | None:
+        """A trigger's webhook URL from a details read (``get_call(..., details=True)``), else None.
+
+        Its v3 token is a secret: see :class:`~.webhooks.WebhookUrl` (``redacted``, ``public()``).
+        """
+        from airflow_provider_harness.client.webhooks import parse_webhook_url
+
+        return parse_webhook_url(self.data.get("webhookUrl")) if isinstance(self.data, Mapping) else None
+
 
 def list_item_entity(kind: KindArg, item: Any) -> dict[str, Any]:
-    """The entity of one list item (``{"project": {...}, "createdAt": ...}`` -> the project)."""
+    """The entity of one list item (``{"project": {...}, "createdAt": ...}`` -> the project).
+
+    A trigger's webhook URL and curl command are returned with the v3 token replaced by ``***``.
+    """
     kind = resource_kind(kind)
     if isinstance(item, Mapping) and kind.response_key and isinstance(item.get(kind.response_key), Mapping):
         entity = dict(item[kind.response_key])
     else:
         entity = dict(item) if isinstance(item, Mapping) else {"value": item}
+    if kind.details_path is not None:
+        from airflow_provider_harness.client.webhooks import redact_webhook_text
+
+        for name in ("webhookUrl", "webhookCurlCommand"):
+            if isinstance(entity.get(name), str):
+                entity[name] = redact_webhook_text(entity[name])
     if kind.name == "secret" and isinstance(entity.get("spec"), Mapping):
         spec = dict(entity["spec"])
         if spec.get("valueType", "Inline") == "Inline":
@@ -719,15 +749,24 @@ def resource_ref(
     return ResourceRef(kind, params, identifier, parent)
 
 
-def get(client: HarnessClient, ref: ResourceRef, *, git: Mapping[str, Any] | None = None) -> Resource | None:
+def get(
+    client: HarnessClient,
+    ref: ResourceRef,
+    *,
+    git: Mapping[str, Any] | None = None,
+    details: bool = False,
+) -> Resource | None:
     """The resource, or ``None`` when Harness says it does not exist (404 or 400 not-found codes).
+
+    ``details=True``: the kind's details read (a trigger with its webhook URL, :attr:`Resource.webhook_url`).
 
     An endpoint the server does not have (Jersey's "HTTP 404 Not Found", an edge 404) is not "does not
     exist": it raises :class:`~.errors.HarnessEndpointNotFoundError`, so :func:`apply` never creates on it.
     """
     assert ref.identifier
     try:
-        return client.send(get_call(ref.kind, ref.scope, ref.identifier, parent=ref.parent, git=git))
+        call = get_call(ref.kind, ref.scope, ref.identifier, parent=ref.parent, git=git, details=details)
+        return client.send(call)
     except HarnessNotFoundError:
         return None
 

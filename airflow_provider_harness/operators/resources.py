@@ -459,6 +459,9 @@ class HarnessGetResourceOperator(_HarnessResourceOperator):
     """Read one resource; returns its entity (the DTO, or the parsed YAML document for YAML kinds).
 
     Secret values are never part of it. Fails with Harness's not-found error when it does not exist.
+    A trigger is read through its details endpoint and also gets ``webhook_url`` (the custom webhook URL
+    with its token replaced by ``***``; the token is masked in the task log) and ``webhook`` (the URL's
+    non-secret parts: version, ids), both None for triggers without a webhook URL.
 
     >>> HarnessGetResourceOperator(task_id="get", kind="pipeline", identifier="build").identifier
     'build'
@@ -476,11 +479,19 @@ class HarnessGetResourceOperator(_HarnessResourceOperator):
 
         ref = self._ref(self.identifier)
         assert ref.identifier
+        details = ref.kind.details_path is not None
         resource = self.client.send(
-            get_call(ref.kind, ref.scope, ref.identifier, parent=ref.parent, git=self.git)
+            get_call(ref.kind, ref.scope, ref.identifier, parent=ref.parent, git=self.git, details=details)
         )
         self.log.info("%s: found", ref.describe())
-        return resource.public()
+        result = resource.public()
+        if details:
+            webhook = resource.webhook_url
+            for secret in webhook.secrets() if webhook else ():
+                mask_secret(secret)
+            result["webhook_url"] = webhook.redacted if webhook else None
+            result["webhook"] = webhook.public() if webhook else None
+        return result
 
 
 class HarnessListResourcesOperator(_HarnessResourceOperator):

@@ -147,7 +147,9 @@ def test_emulator_notifications_start_the_example_dag(
         ("HARNESS_PROJECT_ID", "emulator_project"),
     ):
         default = "your_account_id" if name == "HARNESS_ACCOUNT_ID" else "your_project"
-        source = source.replace(f'os.environ.get("{name}", "{default}")', repr(value))
+        expression = f'os.environ.get("{name}", "{default}")'
+        assert expression in source, f"the example no longer reads {name} as the test expects"
+        source = source.replace(expression, repr(value))
     live_airflow.add_dag_file(source, "harness_on_deploy_event.py")
     live_airflow.wait_for_dag("harness_on_deploy_event")
     uri = f"harness://{emulator.account_id}/default/emulator_project/deploy_service"
@@ -163,6 +165,18 @@ def test_emulator_notifications_start_the_example_dag(
     by_rule = {d["rule"]: d for d in deliveries}
     assert sorted(d["statusCode"] for d in deliveries) == [200, 201, 403], deliveries
     assert by_rule["stranger"]["statusCode"] == 403
+
+    run = wait_for_first_run(live_airflow, "harness_on_deploy_event")
+    state = live_airflow.wait_for_run("harness_on_deploy_event", run["dag_run_id"])
+    assert state == "success", live_airflow.explain("harness_on_deploy_event", run["dag_run_id"], "announce")
+    assert run["run_type"] == "asset_triggered"
+    assert len(dag_runs(live_airflow, "harness_on_deploy_event")) == 1
+    deploys = xcom(live_airflow, "harness_on_deploy_event", run["dag_run_id"], "successful_deploys")
+    assert [d["planExecutionId"] for d in deploys] == [execution]
+    assert xcom(live_airflow, "harness_on_deploy_event", run["dag_run_id"], "announce") == [execution]
+
+    # Read after the run finished: Airflow 3.3.2's GET /api/v2/assets/events answers 500 while a run
+    # created from the event is still queued (its start_date is None; an Airflow bug, not ours).
     (event,) = asset_events(live_airflow, uri)  # the repeat and the stranger stored nothing
     payload = event["extra"]
     assert (payload["eventType"], payload["planExecutionId"], payload["source"]) == (
@@ -171,15 +185,6 @@ def test_emulator_notifications_start_the_example_dag(
         "webhook",
     )
     assert payload["executionUrl"].endswith(f"/executions/{execution}/pipeline")
-
-    run = wait_for_first_run(live_airflow, "harness_on_deploy_event")
-    state = live_airflow.wait_for_run("harness_on_deploy_event", run["dag_run_id"])
-    assert state == "success", live_airflow.task_instances("harness_on_deploy_event", run["dag_run_id"])
-    assert run["run_type"] == "asset_triggered"
-    assert len(dag_runs(live_airflow, "harness_on_deploy_event")) == 1
-    deploys = xcom(live_airflow, "harness_on_deploy_event", run["dag_run_id"], "successful_deploys")
-    assert [d["planExecutionId"] for d in deploys] == [execution]
-    assert xcom(live_airflow, "harness_on_deploy_event", run["dag_run_id"], "announce") == [execution]
 
     server_log = (live_airflow.home / "api-server.log").read_text(errors="replace")
     assert TOKEN not in server_log and WRONG_TOKEN not in server_log
@@ -221,8 +226,11 @@ def test_an_event_received_while_the_scheduler_is_down_runs_it_after_a_restart(
         assert event["extra"]["planExecutionId"] == execution
         assert dag_runs(live_airflow, "harness_e2e_after_restart") == []
     finally:
-        assert live_airflow.ensure_running() == ["scheduler"]
+        assert "scheduler" in live_airflow.ensure_running()
 
     run = wait_for_first_run(live_airflow, "harness_e2e_after_restart")
-    assert live_airflow.wait_for_run("harness_e2e_after_restart", run["dag_run_id"]) == "success"
+    state = live_airflow.wait_for_run("harness_e2e_after_restart", run["dag_run_id"])
+    assert state == "success", live_airflow.explain(
+        "harness_e2e_after_restart", run["dag_run_id"], "received"
+    )
     assert xcom(live_airflow, "harness_e2e_after_restart", run["dag_run_id"], "received") == [execution]

@@ -465,3 +465,56 @@ def test_package_summary_is_plain_text() -> None:
     summary = tomllib.loads((PACKAGE_DIR.parent / "pyproject.toml").read_text())["project"]["description"]
     assert "://" not in summary and not set("`<>[]\n") & set(summary)
     assert "Harness" in summary
+
+
+# --------------------------------------------------------------------------------------------------
+# the harness:// asset scheme and the receiver plugin (docs/events.md)
+# --------------------------------------------------------------------------------------------------
+
+
+def test_asset_uri_scheme_is_declared_with_its_handler() -> None:
+    from airflow_provider_harness.assets import sanitize_uri
+
+    (entry,) = INFO["asset-uris"]
+    assert entry["schemes"] == ["harness"]
+    module, _, name = entry["handler"].rpartition(".")
+    assert getattr(importlib.import_module(module), name) is sanitize_uri
+
+
+def test_airflow_normalises_harness_asset_uris_through_the_handler() -> None:
+    """The providers manager hands ``harness://`` URIs to our handler when an Asset is created."""
+    from airflow.sdk import Asset
+
+    asset = Asset(uri="HARNESS://acc/default/proj/deploy/")
+    assert asset.uri == "harness://acc/default/proj/deploy"
+    with pytest.raises(ValueError, match="expected harness://"):
+        Asset(uri="harness://acc/default")
+
+
+def test_plugin_is_declared_in_provider_info_and_as_entry_point() -> None:
+    from airflow_provider_harness.plugins.harness_events import HarnessEventsPlugin
+
+    (entry,) = INFO["plugins"]
+    module, _, name = entry["plugin-class"].rpartition(".")
+    assert getattr(importlib.import_module(module), name) is HarnessEventsPlugin
+    assert entry["name"] == HarnessEventsPlugin.name == "harness_events"
+    points = [
+        p for p in importlib.metadata.entry_points(group="airflow.plugins") if p.name == "harness_events"
+    ]
+    assert len(points) == 1, "pip install -e . again: the airflow.plugins entry point is not installed"
+    assert points[0].load() is HarnessEventsPlugin
+
+
+def test_airflow_plugins_manager_loads_the_receiver_app() -> None:
+    """What the API server mounts: our app at /harness-events (entry point; lazy providers is the default)."""
+    from airflow import plugins_manager
+
+    if hasattr(plugins_manager, "get_fastapi_plugins"):  # Airflow 3.1+
+        apps, _ = plugins_manager.get_fastapi_plugins()
+        import_errors = plugins_manager._get_plugins()[1]
+    else:  # Airflow 3.0
+        plugins_manager.initialize_fastapi_plugins()
+        apps, import_errors = plugins_manager.fastapi_apps or [], plugins_manager.import_errors
+    ours = [app for app in apps if app.get("url_prefix") == "/harness-events"]
+    assert len(ours) == 1 and ours[0]["name"] == "Harness events receiver"
+    assert not [key for key in import_errors if "harness" in str(key)], import_errors
