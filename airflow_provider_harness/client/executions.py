@@ -403,6 +403,28 @@ def parse_notes(data: Any) -> str:
 # ---------------------------------------------------------------------------------------------------
 
 
+def load_yaml_field(text: str, field_name: str) -> Any:
+    """YAML text of an option, parsed; ``ValueError`` naming the field, with line and column.
+
+    >>> load_yaml_field("a: 1", "runtime_inputs")
+    {'a': 1}
+    >>> load_yaml_field("a: [1", "runtime_inputs")
+    Traceback (most recent call last):
+    ...
+    ValueError: runtime_inputs: not valid YAML at line 1, column 6: ...
+    """
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ValueError(f"{field_name}: not valid YAML{where}: {exc.problem or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{field_name}: not valid YAML: {exc}") from None
+
+
 def runtime_input_yaml(value: str | Mapping[str, Any] | None, *, field_name: str = "runtime_inputs") -> str:
     """Return the runtime-input YAML to send: YAML text is checked, a dict is rendered.
 
@@ -431,14 +453,7 @@ def runtime_input_yaml(value: str | Mapping[str, Any] | None, *, field_name: str
         text = value
         if not text.strip():
             return ""
-        try:
-            parsed = yaml.safe_load(text)
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            raise ValueError(f"{field_name}: not valid YAML{where}: {exc.problem or exc}") from None
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{field_name}: not valid YAML: {exc}") from None
+        parsed = load_yaml_field(text, field_name)
     else:
         raise ValueError(f"{field_name}: expected YAML text or a dict, got {type(value).__name__}")
     if parsed is None:

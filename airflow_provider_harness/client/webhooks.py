@@ -369,16 +369,9 @@ def webhook_payload(value: Any, *, field_name: str = "payload") -> bytes:
                     f"{field_name}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
                 ) from None
         else:
-            import yaml
+            from airflow_provider_harness.client.executions import load_yaml_field
 
-            try:
-                parsed = yaml.safe_load(text)
-            except yaml.MarkedYAMLError as exc:
-                mark = exc.problem_mark or exc.context_mark
-                where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-                raise ValueError(f"{field_name}: not valid YAML{where}: {exc.problem or exc}") from None
-            except yaml.YAMLError as exc:
-                raise ValueError(f"{field_name}: not valid YAML: {exc}") from None
+            parsed = load_yaml_field(text, field_name)
     else:
         raise ValueError(
             f"{field_name}: expected a dict, a list, or JSON/YAML text, got {type(value).__name__}"

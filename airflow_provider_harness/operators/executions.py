@@ -12,7 +12,7 @@ Module import is cheap (DAG parse time): httpx, YAML and the client transport lo
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -563,6 +563,39 @@ class _HarnessExecutionOperator(HarnessTaskMixin, BaseOperator):
                 )
         return previous, step
 
+    def _follow_earlier(
+        self,
+        context: Mapping[str, Any],
+        pipeline_id: str,
+        previous: ExecutionSnapshot | None,
+        step: Step,
+        started_at: float,
+        remember: Callable[[str], None],
+    ) -> str | None:
+        """Reattach to or adopt the earlier try's execution (the result of this try), or log how it ended
+        and return None: this try starts (or retries) one. ``remember`` records the followed execution."""
+        if previous is None:
+            return None
+        if step not in ("reattach", "adopt"):
+            self.log.info(
+                "Earlier try's execution %s ended %s: %s",
+                previous.execution_id,
+                previous.status,
+                self._url(pipeline_id, previous.execution_id, previous.module),
+            )
+            return None
+        remember(previous.execution_id)
+        if step == "adopt":
+            # The earlier try lost track of an execution that then succeeded: starting the pipeline
+            # again would duplicate the deployment.
+            self._announce(
+                context, pipeline_id, previous.execution_id, "Adopted the successful", previous.module
+            )
+            self._done = True
+            return previous.execution_id
+        self._announce(context, pipeline_id, previous.execution_id, "Reattached to running", previous.module)
+        return self._wait(context, pipeline_id, previous.execution_id, started_at)
+
     def _start_guarded(
         self, context: Mapping[str, Any], pipeline_id: str, call: Any, exclude: set[str]
     ) -> Any:
@@ -845,25 +878,16 @@ class HarnessRunPipelineOperator(_HarnessExecutionOperator):
         memory = _ExecutionMemory(context, self.log)
         attempt = Attempt.of(context, self.retries)
         previous, step = self._earlier_execution(context, memory, pipeline, attempt)
-        if previous is not None and step in ("reattach", "adopt"):
-            self._remember(memory, pipeline, previous.execution_id, ti.try_number)
-            if step == "adopt":
-                # The earlier try lost track of an execution that then succeeded: starting the pipeline
-                # again would duplicate the deployment.
-                self._announce(
-                    context, pipeline, previous.execution_id, "Adopted the successful", previous.module
-                )
-                self._done = True
-                return previous.execution_id
-            self._announce(context, pipeline, previous.execution_id, "Reattached to running", previous.module)
-            return self._wait(context, pipeline, previous.execution_id, started_at)
-        if previous is not None:
-            self.log.info(
-                "Earlier try's execution %s ended %s: %s",
-                previous.execution_id,
-                previous.status,
-                self._url(pipeline, previous.execution_id, previous.module),
-            )
+        followed = self._follow_earlier(
+            context,
+            pipeline,
+            previous,
+            step,
+            started_at,
+            lambda execution_id: self._remember(memory, pipeline, execution_id, ti.try_number),
+        )
+        if followed is not None:
+            return followed
         notes = notes_with_marker(self.notes, self._marker(context), ti.try_number)
         started: StartedExecution | ExecutionSnapshot | None = None
         how = "Started"
@@ -1048,16 +1072,16 @@ class HarnessRetryExecutionOperator(_HarnessExecutionOperator):
         ti = context["ti"]
         memory = _ExecutionMemory(context, self.log)
         previous, step = self._earlier_execution(context, memory, pipeline, Attempt.of(context, self.retries))
-        if previous is not None and step in ("reattach", "adopt"):
-            self._remember(memory, pipeline, previous.execution_id, ti.try_number)
-            if step == "adopt":
-                self._announce(
-                    context, pipeline, previous.execution_id, "Adopted the successful", previous.module
-                )
-                self._done = True
-                return previous.execution_id
-            self._announce(context, pipeline, previous.execution_id, "Reattached to running", previous.module)
-            return self._wait(context, pipeline, previous.execution_id, started_at)
+        followed = self._follow_earlier(
+            context,
+            pipeline,
+            previous,
+            step,
+            started_at,
+            lambda execution_id: self._remember(memory, pipeline, execution_id, ti.try_number),
+        )
+        if followed is not None:
+            return followed
         if previous is not None and step != "start" and previous.execution_id != source_id:
             self.log.info(
                 "Retrying the latest execution of this task, %s, instead of %s",

@@ -174,25 +174,15 @@ class HarnessWebhookTriggerOperator(_HarnessExecutionOperator):
         if attempt.kind == "retry":
             self._follow_earlier_event(memory, attempt, trigger, pipeline, started_at)
         previous, step = self._earlier_execution(context, memory, pipeline, attempt)
-        if previous is not None and step in ("reattach", "adopt"):
-            self._save(memory, trigger, pipeline, ti.try_number, execution_id=previous.execution_id)
+
+        def remember(execution_id: str) -> None:
+            self._save(memory, trigger, pipeline, ti.try_number, execution_id=execution_id)
             if self._trigger_search_used:
-                self._mark(context, previous.execution_id)
-            if step == "adopt":
-                self._announce(
-                    context, pipeline, previous.execution_id, "Adopted the successful", previous.module
-                )
-                self._done = True
-                return previous.execution_id
-            self._announce(context, pipeline, previous.execution_id, "Reattached to running", previous.module)
-            return self._wait(context, pipeline, previous.execution_id, started_at)
-        if previous is not None:
-            self.log.info(
-                "Earlier try's execution %s ended %s: %s",
-                previous.execution_id,
-                previous.status,
-                self._url(pipeline, previous.execution_id, previous.module),
-            )
+                self._mark(context, execution_id)
+
+        followed = self._follow_earlier(context, pipeline, previous, step, started_at, remember)
+        if followed is not None:
+            return followed
         return self._fire(context, memory, trigger, pipeline, body, headers, started_at)
 
     def _fire(
