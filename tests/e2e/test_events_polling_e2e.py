@@ -84,12 +84,18 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float, live: A
 # ---- the live Airflow ------------------------------------------------------------------------------
 
 
+PIPELINE = "polled_service"
+
+
 def example_source(account_id: str, poll_seconds: str) -> str:
     source = EXAMPLE.read_text()
     for old, new in [
         ('os.environ.get("HARNESS_ACCOUNT_ID", "YOUR_ACCOUNT_ID")', repr(account_id)),
         ('os.environ.get("HARNESS_EXAMPLE_PROJECT_ID", "payments")', '"emulator_project"'),
         ('float(os.environ.get("HARNESS_EXAMPLE_POLL_SECONDS", "60"))', poll_seconds),
+        # Its own asset: the inbound e2e's DAGs, still in the session's DAGs folder, declare the
+        # deploy_service asset without a watcher.
+        ('/{PROJECT_ID}/deploy_service"', f'/{{PROJECT_ID}}/{PIPELINE}"'),
     ]:
         assert old in source, old
         source = source.replace(old, new)
@@ -190,8 +196,8 @@ def test_live_watcher_turns_executions_into_asset_events_across_a_triggerer_rest
     live_airflow: Any, live_harness_connection: Any
 ) -> None:
     emulator = live_harness_connection
-    emulator.create_pipeline(pipeline("deploy_service", [ECHO]))
-    uri = f"harness://{emulator.account_id}/default/emulator_project/deploy_service"
+    emulator.create_pipeline(pipeline(PIPELINE, [ECHO]))
+    uri = f"harness://{emulator.account_id}/default/emulator_project/{PIPELINE}"
     dag_file = live_airflow.add_dag_file(
         example_source(emulator.account_id, "1.0"), "harness_poll_for_deploys.py"
     )
@@ -203,14 +209,14 @@ def test_live_watcher_turns_executions_into_asset_events_across_a_triggerer_rest
         # from then on is emitted).
         wait_until(lambda: asset.watermark() is not None, "the watcher's first watermark", 120, live_airflow)
 
-        before = [emulator.execute("deploy_service") for _ in range(2)]
+        before = [emulator.execute(PIPELINE) for _ in range(2)]
         wait_until(
             lambda: set(before) <= set(asset.execution_ids()), "asset events for batch 1", 120, live_airflow
         )
         wait_until(lambda: asset.committed(before), "the watermark to include batch 1", 60, live_airflow)
 
         stop_triggerer(live_airflow)
-        while_down = [emulator.execute("deploy_service") for _ in range(2)]
+        while_down = [emulator.execute(PIPELINE) for _ in range(2)]
         for execution_id in while_down:
             emulator.wait_for_status(execution_id)
         assert not set(while_down) & set(asset.execution_ids())
@@ -222,7 +228,7 @@ def test_live_watcher_turns_executions_into_asset_events_across_a_triggerer_rest
             180,
             live_airflow,
         )
-        after = [emulator.execute("deploy_service")]
+        after = [emulator.execute(PIPELINE)]
         wait_until(
             lambda: set(after) <= set(asset.execution_ids()), "the asset event after", 120, live_airflow
         )
