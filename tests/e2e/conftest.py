@@ -521,6 +521,40 @@ class LiveAirflow:
         self._wait(reached, timeout, f"{dag_id}.{task_id} to reach {sorted(wanted)} (last: {seen[-1:]})")
         return str(seen[-1])
 
+    def wait_for_defer_exit(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, timeout: float = 120
+    ) -> None:
+        """Wait until the scheduler has handled the executor's report of the worker that exited on
+        ``defer()`` (its ``TaskInstance Finished: ... state=deferred`` line).
+
+        Airflow 3.0-3.3 fail a task queued again while an older report of its worker is still unhandled
+        (apache/airflow#71580, #72716: "reported that the task instance finished with state success, but
+        the task instance's state attribute is queued"). A test that lets its trigger fire only after this
+        point cannot lose that race on a slow machine.
+        """
+        self.wait_for_worker_exit(dag_id, run_id, task_id, try_number, "deferred", timeout)
+
+    def wait_for_worker_exit(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int, state: str, timeout: float = 120
+    ) -> None:
+        """Wait for the scheduler's ``TaskInstance Finished`` line of one try ending in ``state``.
+
+        Clear a task only after this: a clear that re-queues it before the scheduler handled the last
+        worker's report loses the same core race as a trigger that fires too early (see
+        ``wait_for_defer_exit``).
+        """
+        wanted = f"TaskInstance Finished: dag_id={dag_id}, task_id={task_id}, run_id={run_id},"
+
+        def handled() -> bool:
+            text = (self.home / "scheduler.log").read_text(errors="replace")
+            return any(
+                wanted in line and f"state={state}," in line and f"try_number={try_number}," in line
+                for line in text.splitlines()
+            )
+
+        what = f"the scheduler to handle {dag_id}.{task_id} try {try_number} ending {state}"
+        self._wait(handled, timeout, what)
+
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 180) -> str:
         """Wait until the run is ``success`` or ``failed``; returns the state."""
         state: list[str] = []

@@ -55,6 +55,49 @@ def pipeline(pipeline_id: str, stages: list[tuple[str, str]], variables: list[st
     return text
 
 
+# An Approval stage first: the test approves it once the scheduler has handled the worker's exit on
+# defer(), so the trigger cannot fire before that (an Airflow core race, see LiveAirflow.wait_for_defer_exit).
+APPROVAL_STAGE = """\
+    - stage:
+        name: Approve
+        identifier: approve
+        type: Approval
+        spec:
+          execution:
+            steps:
+              - step:
+                  name: Gate
+                  identifier: gate
+                  type: HarnessApproval
+                  timeout: 1d
+                  spec:
+                    approvers:
+                      userGroups: [account.admin]
+                      minimumCount: 1
+"""
+
+
+def gated(pipeline_yaml: str) -> str:
+    return pipeline_yaml.replace("  stages:\n", "  stages:\n" + APPROVAL_STAGE, 1)
+
+
+def approve_after_defer_exit(
+    live_airflow: Any, emulator: Any, dag_id: str, run_id: str, pipeline_id: str, try_number: int = 1
+) -> None:
+    """Approve the gate of ``pipeline_id``'s execution number ``try_number`` once the live scheduler
+    has handled the deferring worker's exit."""
+    live_airflow.wait_for_defer_exit(dag_id, run_id, "deploy", try_number=try_number)
+    deadline = time.monotonic() + 60
+    while True:
+        executions = emulator.executions(pipeline_id)
+        waiting = [e for e in executions if e["status"] == "ApprovalWaiting"]
+        if len(executions) == try_number and waiting:
+            break
+        assert time.monotonic() < deadline, (executions, live_airflow.diagnostics())
+        time.sleep(0.2)
+    emulator.approve(waiting[0]["planExecutionId"], step="gate")
+
+
 DEPLOY_SERVICE = pipeline(
     "deploy_service",
     [
@@ -294,7 +337,7 @@ def test_dag_test_retry_strategy_failed_stages(run_dag: Any, harness_no_retries:
 
 def test_live_example_dag_through_the_triggerer(live_airflow: Any, live_harness_connection: Any) -> None:
     emulator = live_harness_connection
-    emulator.create_pipeline(DEPLOY_SERVICE.replace("sleep 30", "sleep 400"))
+    emulator.create_pipeline(gated(DEPLOY_SERVICE.replace("sleep 30", "sleep 400")))
     emulator.create_pipeline(SMOKE_TESTS)
     source = (EXAMPLES / "harness_run_pipeline.py").read_text()
     source = source.replace('os.environ.get("HARNESS_EXAMPLE_POLL_SECONDS", "30")', '"0.5"')
@@ -302,6 +345,7 @@ def test_live_example_dag_through_the_triggerer(live_airflow: Any, live_harness_
 
     run_id = live_airflow.trigger("harness_run_pipeline")
     live_airflow.wait_for_task_state("harness_run_pipeline", run_id, "deploy", {"deferred"}, timeout=120)
+    approve_after_defer_exit(live_airflow, emulator, "harness_run_pipeline", run_id, "deploy_service")
     state = live_airflow.wait_for_run("harness_run_pipeline", run_id, timeout=180)
 
     assert state == "success", live_airflow.explain("harness_run_pipeline", run_id, "deploy")
@@ -326,14 +370,16 @@ def test_live_clear_of_a_successful_task_deploys_again(
 ) -> None:
     """Clearing a green task is how Airflow users re-run a deploy: try 2 starts a new execution."""
     emulator = live_harness_connection
-    emulator.create_pipeline(pipeline("quick", [("deploy", "echo deployed")]))
+    emulator.create_pipeline(gated(pipeline("quick", [("deploy", "echo deployed")])))
     live_airflow.add_dag_file(CLEAR_DAG, "harness_e2e_clear.py")
     run_id = live_airflow.trigger("harness_e2e_clear")
+    approve_after_defer_exit(live_airflow, emulator, "harness_e2e_clear", run_id, "quick")
     live_airflow.wait_for_try("harness_e2e_clear", run_id, "deploy", 1, {"success"}, timeout=120)
     assert emulator.execution_count("quick") == 1
+    live_airflow.wait_for_worker_exit("harness_e2e_clear", run_id, "deploy", 1, "success")
 
     live_airflow.clear_task("harness_e2e_clear", run_id, "deploy")
-
+    approve_after_defer_exit(live_airflow, emulator, "harness_e2e_clear", run_id, "quick", try_number=2)
     live_airflow.wait_for_try("harness_e2e_clear", run_id, "deploy", 2, {"success", "failed"}, timeout=120)
     assert live_airflow.wait_for_run("harness_e2e_clear", run_id, timeout=60) == "success"
     assert emulator.execution_count("quick") == 2
