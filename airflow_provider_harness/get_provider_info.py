@@ -21,7 +21,7 @@ INTEGRATION = "Harness"
 #: package's ``Documentation`` project URL (Airflow 3.3+ links the package name to it).
 DESCRIPTION = (
     "Run, wait for, retry and abort Harness pipelines, keep Harness resources in shape, "
-    "and react to Harness events."
+    "run IaCM workspaces with a time to live, and react to Harness events."
 )
 
 
@@ -47,6 +47,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": INTEGRATION,
                 "python-modules": [
                     "airflow_provider_harness.operators.executions",
+                    "airflow_provider_harness.operators.iacm",
                     "airflow_provider_harness.operators.resources",
                     "airflow_provider_harness.operators.webhooks",
                 ],

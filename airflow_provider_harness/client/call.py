@@ -119,6 +119,27 @@ IACM_PAGE = PageShape("iacm", "page", "limit", 1, 100, "array")
 
 
 @dataclass(frozen=True)
+class ApiFamily:
+    """How one family of Harness services takes a request and answers (harness-api.md §3, §15).
+
+    ``account``: where the account id goes; ``response``: what a success body is; ``scope_in``: whether
+    org/project travel as query parameters (``orgIdentifier``/``projectIdentifier``) or in the path
+    (``…/orgs/{org}/projects/{project}/…``).
+    """
+
+    name: str
+    account: AccountPlacement
+    response: ResponseKind
+    scope_in: Literal["query", "path"]
+
+
+#: ng-manager and pipeline-service: ``accountIdentifier`` query, ``ResponseDTO`` envelope, scope in the query.
+NG_API = ApiFamily("ng", "query", "envelope", "query")
+#: IaCM's goa service: ``Harness-Account`` header, bare JSON (goa errors), org/project in the path.
+IACM_API = ApiFamily("iacm", "header", "json", "path")
+
+
+@dataclass(frozen=True)
 class ApiCall(Generic[T]):
     """One Harness request: method, path (already formatted), query, body and how to read the answer.
 

@@ -159,6 +159,19 @@ class HarnessInvalidRequestError(HarnessError):
     """Harness refused the request as invalid (HTTP 400 and other 4xx)."""
 
 
+class HarnessPolicyError(HarnessInvalidRequestError):
+    """Harness's policy evaluation (OPA) failed, so the change was not applied; ``policies`` names them.
+
+    >>> print(HarnessPolicyError("Policy 'No public buckets' denied it: bucket is public",
+    ...                          policies=("no_public_buckets",)))
+    Policy 'No public buckets' denied it: bucket is public
+    """
+
+    def __init__(self, message: str, *, policies: Iterable[str] = (), **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.policies = tuple(policies)
+
+
 class HarnessRateLimitError(HarnessError):
     """Harness (its edge) rejected the call with HTTP 429; about 1000 requests/min per API key are allowed."""
 

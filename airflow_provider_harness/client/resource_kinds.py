@@ -1,10 +1,10 @@
 """Every Harness resource kind the provider manages, described once as data.
 
-One :class:`ResourceKind` per kind says where it lives (paths, scope levels, parent), what its body looks
-like (JSON DTO with or without a wrapper key, or a YAML document), how its lists page, which permissions
-Harness checks, and which fields Harness adds on its own. :mod:`.resources` drives one generic
-implementation of create / get / update / delete / list / apply from :data:`RESOURCE_KINDS`; special
-cases exist only where Harness is special (connector test, service deployment status, file secrets).
+One :class:`~.resource_model.ResourceKind` row per kind (platform kinds here; each Harness module's kinds in
+its own file under :mod:`.modules`, e.g. IaCM workspaces in :mod:`.modules.iacm`). :mod:`.resources` drives
+one generic implementation of create / get / update / delete / list / apply from :data:`RESOURCE_KINDS`;
+special cases exist only where Harness is special (connector test, service deployment status, file
+secrets), and behaviour that differs per kind is a field of its row.
 
 Import-light on purpose (no httpx, no yaml): DAG files may import it at parse time.
 
@@ -13,44 +13,25 @@ Import-light on purpose (no httpx, no yaml): DAG files may import it at parse ti
 ('/ng/api/projects/team_a', ('org',), 'project')
 >>> resource_kind("inputSet").name, resource_kind("infrastructureDefinition").name
 ('input_set', 'infrastructure')
+>>> resource_kind("workspace").module
+'iacm'
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any
 
-from airflow_provider_harness.client.call import NG_PAGE, NG_PAGE_BY_PAGE, SPRING_PAGE, PageShape
-from airflow_provider_harness.client.config import ScopeLevel
-
-BodyFormat = Literal["json", "yaml"]
-UpdateStyle = Literal["item", "collection"]
-Verb = Literal["get", "create", "update", "delete", "list"]
-
-#: Fields Harness adds to entities on its own; never compared, never sent back.
-SERVER_FIELDS: frozenset[str] = frozenset(
-    {
-        "createdAt",
-        "lastModifiedAt",
-        "lastUpdatedAt",
-        "updatedAt",
-        "version",
-        "accountId",
-        "accountIdentifier",
-        "deleted",
-        "harnessManaged",
-        "entityGitDetails",
-        "gitDetails",
-        "entityValidityDetails",
-        "governanceMetadata",
-        "storeType",
-        "connectorRef",
-        "fallbackBranch",
-        "isFavorite",
-        "status",
-        "activityDetails",
-    }
+from airflow_provider_harness.client.call import NG_PAGE, NG_PAGE_BY_PAGE, SPRING_PAGE
+from airflow_provider_harness.client.modules import module_kinds
+from airflow_provider_harness.client.resource_model import (
+    SERVER_FIELDS,
+    BodyFormat,
+    ParentRef,
+    Permissions,
+    ResourceKind,
+    UpdateStyle,
+    Verb,
+    article,
 )
 
 # Git Experience query options (harness-openapi-operations.txt, pipeline_api / pipeline_input_set_api).
@@ -90,139 +71,48 @@ _GIT_DELETE = frozenset({"branch", "repoIdentifier", "rootFolder", "filePath", "
 _PIPELINE_BRANCH = frozenset({"pipelineBranch", "pipelineRepoID"})
 
 
-def article(noun: str) -> str:
-    """``"an environment"``, ``"a pipeline"``.
-
-    >>> article("input set"), article("pipeline")
-    ('an input set', 'a pipeline')
-    """
-    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
-
-
-@dataclass(frozen=True)
-class Permissions:
-    """Harness's permission names for each verb (named in 403 errors when Harness does not list them)."""
-
-    view: str
-    create: str
-    edit: str
-    delete: str
-
-    def for_verb(self, verb: Verb) -> str:
-        return {"get": self.view, "list": self.view, "create": self.create, "update": self.edit}.get(
-            verb, self.delete
-        )
-
-
-@dataclass(frozen=True)
-class ParentRef:
-    """The resource a kind lives under (input set -> pipeline, infrastructure -> environment).
-
-    ``arg`` is the Python argument naming it, ``param`` the query parameter Harness wants, ``path`` where
-    its identifier sits inside the entity (the YAML root content for YAML kinds).
-    """
-
-    arg: str
-    param: str
-    what: str
-    path: tuple[str, ...]
-    allow_dollar: bool = True
-
-
-@dataclass(frozen=True)
-class ResourceKind:
-    """One Harness resource kind as data.
-
-    Paths hold ``{identifier}`` where the resource identifier goes. ``wrapper`` is the key the request
-    body wraps the DTO in (``{"project": {...}}``), ``None`` for bare DTOs (services, environments,
-    infrastructures) and YAML kinds. ``response_key`` is where the entity sits in a get response and a
-    list item. ``yaml_root`` is the top key of the document Harness shows for the kind (``pipeline:``,
-    ``service:``, ``infrastructureDefinition:``); ``yaml_field`` is the response field holding YAML text
-    (the whole entity for YAML kinds, the embedded definition for services/environments/infrastructures).
-    ``lifted_fields`` are copied from such a document into the DTO Harness wants next to ``yaml``.
-
-    >>> resource_kind("service").update_style, resource_kind("pipeline").body_format
-    ('collection', 'yaml')
-    """
-
-    name: str
-    title: str
-    scopes: tuple[ScopeLevel, ...]
-    default_scope: ScopeLevel
-    base_path: str
-    item_path: str
-    page: PageShape
-    permissions: Permissions
-    wrapper: str | None = None
-    response_key: str | None = None
-    body_format: BodyFormat = "json"
-    yaml_root: str | None = None
-    yaml_field: str | None = None
-    lifted_fields: tuple[str, ...] = ()
-    id_field: str = "identifier"
-    allow_dollar: bool = True
-    parent: ParentRef | None = None
-    create_path: str | None = None
-    update_style: UpdateStyle = "item"
-    update_path: str | None = None
-    list_method: str = "GET"
-    list_path: str | None = None
-    list_body: Mapping[str, object] | None = None
-    list_filters: frozenset[str] = frozenset({"searchTerm"})
-    list_body_filters: frozenset[str] = frozenset()
-    #: Whether org/project go in the query of create/update (ng-manager projects, secrets, pipeline-service).
-    write_scope_in_query: bool = True
-    #: Whether the body carries orgIdentifier/projectIdentifier (everything but organizations).
-    scope_in_body: bool = True
-    #: Fields every spec must give (besides the identifier).
-    required_fields: tuple[str, ...] = ("name",)
-    git_read: frozenset[str] = frozenset()
-    git_create: frozenset[str] = frozenset()
-    git_update: frozenset[str] = frozenset()
-    git_delete: frozenset[str] = frozenset()
-    #: Whether Harness's ``forceDelete`` query option exists for this kind.
-    force_delete: bool = False
-    #: Fields not compared by apply (Harness fills them itself, e.g. a project's deprecated ``modules``).
-    ignored_fields: frozenset[str] = frozenset()
-    #: Fields compared as a whole (a removed tag is a change); other mappings compare as "desired subset".
-    exact_fields: frozenset[str] = frozenset({"tags"})
-    server_fields: frozenset[str] = field(default=SERVER_FIELDS)
-    aliases: tuple[str, ...] = ()
-    #: A richer read of one resource (``{identifier}`` in it), used by the get operator: a trigger's
-    #: details carry its webhook URL (``NGTriggerDetailsResponseDTO.webhookUrl``, harness-api.md §10.4).
-    details_path: str | None = None
-
-    @property
-    def a(self) -> str:
-        """The kind with its article, for messages: ``"an input set"``, ``"a pipeline"``."""
-        return article(self.title.lower())
-
-    @property
-    def is_yaml(self) -> bool:
-        """True for kinds whose body is a YAML document (pipelines, input sets, triggers)."""
-        return self.body_format == "yaml"
-
-    @property
-    def git_options(self) -> frozenset[str]:
-        """Every Git Experience query option this kind accepts, on any verb."""
-        return self.git_read | self.git_create | self.git_update | self.git_delete
-
-    def git_for(self, verb: Verb) -> frozenset[str]:
-        """The Git Experience options Harness accepts on ``verb``."""
-        return {
-            "get": self.git_read,
-            "create": self.git_create,
-            "update": self.git_update,
-            "delete": self.git_delete,
-        }.get(verb, frozenset())
-
-    def path(self, identifier: str) -> str:
-        """The item path of ``identifier``."""
-        return self.item_path.format(identifier=identifier)
-
-
 _NG = "/ng/api"
 _PIPE = "/pipeline/api"
+
+
+SECRET_TYPES_WITH_VALUE = frozenset({"SecretText", "SecretFile"})
+DEFAULT_SECRET_MANAGER = "harnessSecretManager"
+
+
+def _check_secret(entity: dict[str, Any], where: str) -> None:
+    """Secrets: known type, defaults for the text spec, and never an inline value in the spec."""
+    secret_type = entity.get("type")
+    if not secret_type:
+        raise ValueError(f"{where}.type: required; use SecretText or SecretFile")
+    spec = entity.get("spec")
+    if spec is None:
+        spec = {}
+    if not isinstance(spec, dict):
+        raise ValueError(f"{where}.spec: expected a mapping (secretManagerIdentifier, valueType)")
+    entity["spec"] = spec
+    if secret_type in SECRET_TYPES_WITH_VALUE:
+        spec.setdefault("secretManagerIdentifier", DEFAULT_SECRET_MANAGER)
+    if secret_type == "SecretText":
+        spec.setdefault("valueType", "Inline")
+        if spec["valueType"] == "Inline" and spec.get("value") not in (None, ""):
+            spec.pop("value")  # never echo it
+            raise ValueError(
+                f"{where}.spec.value: a secret value must not be written in a spec (specs are templated, "
+                "logged and stored); give it with value_from= (an Airflow Variable, connection or "
+                "environment variable)"
+            )
+    if secret_type == "SecretFile" and "value" in spec:
+        spec.pop("value")
+        raise ValueError(f"{where}.spec.value: a file secret's content comes from value_from=, not the spec")
+
+
+def _secret_without_value(entity: dict[str, Any]) -> dict[str, Any]:
+    """A secret's DTO without its inline value (Harness never returns it; a spec must not carry it)."""
+    spec = entity.get("spec")
+    if isinstance(spec, dict) and spec.get("valueType", "Inline") == "Inline":
+        spec.pop("value", None)
+    return entity
+
 
 RESOURCE_KINDS: dict[str, ResourceKind] = {
     kind.name: kind
@@ -476,9 +366,12 @@ RESOURCE_KINDS: dict[str, ResourceKind] = {
             wrapper="secret",
             response_key="secret",
             yaml_root="secret",
+            public_view=_secret_without_value,
+            check_spec=_check_secret,
             required_fields=("name", "type"),
             list_filters=frozenset({"searchTerm", "type", "types", "identifiers", "sortOrders"}),
         ),
+        *module_kinds(),
     )
 }
 
@@ -510,9 +403,12 @@ __all__ = [
     "RESOURCE_KINDS",
     "SERVER_FIELDS",
     "YAML_ROOTS",
+    "BodyFormat",
     "ParentRef",
     "Permissions",
     "ResourceKind",
+    "UpdateStyle",
+    "Verb",
     "article",
     "resource_kind",
 ]

@@ -60,8 +60,6 @@ _LEVELS: dict[str, int] = {"account": 0, "org": 1, "project": 2}
 SPEC_KEYS = frozenset(
     {"kind", "scope", "org_id", "project_id", "pipeline_id", "environment_id", "git", "spec"}
 )
-SECRET_TYPES_WITH_VALUE = frozenset({"SecretText", "SecretFile"})
-DEFAULT_SECRET_MANAGER = "harnessSecretManager"
 
 
 # --------------------------------------------------------------------------------------------- scope
@@ -216,6 +214,20 @@ def _inject_scope(kind: ResourceKind, entity: Mapping[str, Any], scope: Mapping[
     return body
 
 
+def _located(
+    kind: ResourceKind, scope: Mapping[str, str], template: str, identifier: str = ""
+) -> tuple[str, dict[str, Any]]:
+    """The path (scope filled in for path-scoped kinds) and the scope query params of one call."""
+    checked = _check_scope(kind, scope)
+    path = kind.url(template, checked, identifier)
+    return path, (dict(checked) if kind.api.scope_in == "query" else {})
+
+
+def _call(kind: ResourceKind, method: str, path: str, **options: Any) -> ApiCall[Any]:
+    """An :class:`ApiCall` in the kind's API family (account placement, response kind)."""
+    return ApiCall(method, path, account=kind.api.account, response=kind.api.response, **options)
+
+
 def get_call(
     kind: KindArg,
     scope: Mapping[str, str],
@@ -232,17 +244,16 @@ def get_call(
     """
     kind = resource_kind(kind)
     identifier = _id(kind, identifier)
-    params = {**_check_scope(kind, scope), **_parent_params(kind, parent), **_git_params(kind, "get", git)}
-    path = kind.path(identifier)
-    if details:
-        if kind.details_path is None:
-            raise ValueError(f"details: Harness has no details read for {kind.a}; drop it")
-        path = kind.details_path.format(identifier=identifier)
+    if details and kind.details_path is None:
+        raise ValueError(f"details: Harness has no details read for {kind.a}; drop it")
+    template = kind.details_path if details and kind.details_path else kind.item_path
+    path, params = _located(kind, scope, template, identifier)
+    params.update({**_parent_params(kind, parent), **_git_params(kind, "get", git)})
 
     def parse(data: Any) -> Resource:
         return Resource.from_data(kind, data, identifier)
 
-    return ApiCall("GET", path, params=params, permission=kind.permissions.view, parse=parse)
+    return _call(kind, "GET", path, params=params, permission=kind.permissions.view, parse=parse)
 
 
 def create_call(
@@ -256,9 +267,8 @@ def create_call(
 ) -> ApiCall[Any]:
     """POST a new resource (not repeatable). ``body``: the DTO (JSON kinds) or the YAML text (YAML kinds)."""
     kind = resource_kind(kind)
-    return _write_call(
-        "POST", kind, kind.create_path or kind.base_path, scope, body, parent, git, "create", secrets
-    )
+    template = kind.create_path or kind.base_path
+    return _write_call("POST", kind, template, "", scope, body, parent, git, "create", secrets)
 
 
 def update_call(
@@ -275,22 +285,23 @@ def update_call(
     kind = resource_kind(kind)
     identifier = _id(kind, identifier)
     if kind.update_path:
-        path = kind.update_path.format(identifier=identifier)
+        template = kind.update_path
     elif kind.update_style == "collection":
-        path = kind.base_path
+        template = kind.base_path
     else:
-        path = kind.path(identifier)
+        template = kind.item_path
     if isinstance(body, Mapping) and body.get(kind.id_field) not in (None, identifier):
         raise ValueError(
             f"identifier: the body names {body.get(kind.id_field)!r} but the update is for {identifier!r}"
         )
-    return _write_call("PUT", kind, path, scope, body, parent, git, "update", secrets)
+    return _write_call("PUT", kind, template, identifier, scope, body, parent, git, "update", secrets)
 
 
 def _write_call(
     method: str,
     kind: ResourceKind,
-    path: str,
+    template: str,
+    identifier: str,
     scope: Mapping[str, str],
     body: Mapping[str, Any] | str,
     parent: str | None,
@@ -299,6 +310,7 @@ def _write_call(
     secrets: Sequence[str],
 ) -> ApiCall[Any]:
     checked = _check_scope(kind, scope)
+    path = kind.url(template, checked, identifier)
     if parent is None and kind.parent is not None and isinstance(body, Mapping):
         found = _get_path(body, kind.parent.path)
         parent = found if isinstance(found, str) else None
@@ -308,23 +320,27 @@ def _write_call(
         params.update(checked)
         params.update(parent_params)
     params.update(_git_params(kind, verb, git))
+    hidden = tuple(secrets)
+    if kind.secret_strings is not None and isinstance(body, Mapping):
+        hidden += kind.secret_strings(body)
     common: dict[str, Any] = {
         "params": params,
         "permission": kind.permissions.for_verb(verb),
         "repeatable": verb != "create",
-        "secrets": tuple(s for s in secrets if s),
+        "secrets": tuple(s for s in hidden if s),
+        "parse": kind.check_write,
     }
     if kind.is_yaml:
         if not isinstance(body, str):
             raise TypeError(f"{kind.a} body is YAML text")
-        return ApiCall(method, path, content=body, content_type="application/yaml", **common)
+        return _call(kind, method, path, content=body, content_type="application/yaml", **common)
     if not isinstance(body, Mapping):
         raise TypeError(f"{kind.a} body is a mapping (the DTO)")
     entity = _inject_scope(kind, body, checked)
     if kind.parent is not None:
         _set_path(entity, kind.parent.path, parent_params[kind.parent.param])
     payload = {kind.wrapper: entity} if kind.wrapper else entity
-    return ApiCall(method, path, json=payload, **common)
+    return _call(kind, method, path, json=payload, **common)
 
 
 def delete_call(
@@ -343,14 +359,16 @@ def delete_call(
     """
     kind = resource_kind(kind)
     identifier = _id(kind, identifier)
-    params = {**_check_scope(kind, scope), **_parent_params(kind, parent), **_git_params(kind, "delete", git)}
+    path, params = _located(kind, scope, kind.item_path, identifier)
+    params.update({**_parent_params(kind, parent), **_git_params(kind, "delete", git)})
     if force:
         if not kind.force_delete:
             raise ValueError(f"force_delete: Harness has no forced delete for {kind.a}; drop it")
         params["forceDelete"] = True
-    return ApiCall(
+    return _call(
+        kind,
         "DELETE",
-        kind.path(identifier),
+        path,
         params=params,
         permission=kind.permissions.delete,
         parse=lambda data: data is not False,
@@ -369,7 +387,8 @@ def list_call(
     Pipelines list with ``POST /pipeline/api/pipelines/list``: body filters go in the filter body.
     """
     kind = resource_kind(kind)
-    params: dict[str, Any] = {**_check_scope(kind, scope), **_parent_params(kind, parent)}
+    path, params = _located(kind, scope, kind.list_path or kind.base_path)
+    params.update(_parent_params(kind, parent))
     body: dict[str, Any] | None = dict(kind.list_body) if kind.list_body is not None else None
     for key, value in (filters or {}).items():
         if key in kind.list_filters:
@@ -382,9 +401,10 @@ def list_call(
                 f"filters: {key!r} is not a list filter of {kind.title.lower()}s; use one of {allowed} "
                 "(paging is automatic; use limit= to stop early)"
             )
-    return ApiCall(
+    return _call(
+        kind,
         kind.list_method,
-        kind.list_path or kind.base_path,
+        path,
         params=params,
         json=body,
         permission=kind.permissions.view,
@@ -667,13 +687,8 @@ class Resource:
         return cls(kind.name, str(ident or ""), entity, text, data)
 
     def public(self) -> dict[str, Any]:
-        """The entity without write-only secret values (what operators return)."""
-        entity = copy.deepcopy(self.entity)
-        if self.kind == "secret":
-            spec = entity.get("spec")
-            if isinstance(spec, dict) and spec.get("valueType", "Inline") == "Inline":
-                spec.pop("value", None)
-        return entity
+        """The entity without write-only or secret values (what operators return)."""
+        return resource_kind(self.kind).public(self.entity)
 
     @property
     def webhook_url(self) -> WebhookUrl | None:
@@ -702,12 +717,7 @@ def list_item_entity(kind: KindArg, item: Any) -> dict[str, Any]:
         for name in ("webhookUrl", "webhookCurlCommand"):
             if isinstance(entity.get(name), str):
                 entity[name] = redact_webhook_text(entity[name])
-    if kind.name == "secret" and isinstance(entity.get("spec"), Mapping):
-        spec = dict(entity["spec"])
-        if spec.get("valueType", "Inline") == "Inline":
-            spec.pop("value", None)
-        entity["spec"] = spec
-    return entity
+    return kind.public(entity)
 
 
 @dataclass(frozen=True)
@@ -794,7 +804,7 @@ def delete(
         raise HarnessInvalidRequestError(
             f"Harness did not delete {ref.describe()} (it answered false)",
             method="DELETE",
-            path=ref.kind.path(ref.identifier),
+            path=ref.kind.path(ref.identifier, ref.scope),
         )
     return True
 
@@ -1123,6 +1133,14 @@ def _parse_json_kind(
             )
         entity = {name: root[name] for name in kind.lifted_fields if name in root}
         where = f"{source_name}: {kind.yaml_root}"
+    elif kind.yaml_root and not kind.yaml_field and not kind.wrapper and keys == {kind.yaml_root}:
+        root_value = body[kind.yaml_root]  # a document form such as "workspace: {...}"
+        if not isinstance(root_value, Mapping):
+            raise ValueError(
+                f"{source_name}: {kind.yaml_root}: expected a mapping, got {type(root_value).__name__}"
+            )
+        entity = copy.deepcopy(dict(root_value))
+        where = f"{source_name}: {kind.yaml_root}"
     else:
         entity = copy.deepcopy(dict(body))
     if not isinstance(entity, dict):
@@ -1178,39 +1196,12 @@ def _parse_json_kind(
             embedded_root.setdefault(kind.parent.path[-1], parent_id)
     if embedded is not None and kind.yaml_field:
         entity[kind.yaml_field] = dump_yaml(embedded)
-    if kind.name == "secret":
-        _check_secret(entity, where)
+    if kind.check_spec is not None:
+        kind.check_spec(entity, where)
     _required(kind, entity, where)
     if git:
         raise ValueError(f"git: {kind.a} is not stored in Git by this provider; drop git options")
     return ResourceSpec(kind, identifier, params, entity, parent_id, None, {})
-
-
-def _check_secret(entity: dict[str, Any], where: str) -> None:
-    """Secrets: known type, defaults for the text spec, and never an inline value in the spec."""
-    secret_type = entity.get("type")
-    if not secret_type:
-        raise ValueError(f"{where}.type: required; use SecretText or SecretFile")
-    spec = entity.get("spec")
-    if spec is None:
-        spec = {}
-    if not isinstance(spec, dict):
-        raise ValueError(f"{where}.spec: expected a mapping (secretManagerIdentifier, valueType)")
-    entity["spec"] = spec
-    if secret_type in SECRET_TYPES_WITH_VALUE:
-        spec.setdefault("secretManagerIdentifier", DEFAULT_SECRET_MANAGER)
-    if secret_type == "SecretText":
-        spec.setdefault("valueType", "Inline")
-        if spec["valueType"] == "Inline" and spec.get("value") not in (None, ""):
-            spec.pop("value")  # never echo it
-            raise ValueError(
-                f"{where}.spec.value: a secret value must not be written in a spec (specs are templated, "
-                "logged and stored); give it with value_from= (an Airflow Variable, connection or "
-                "environment variable)"
-            )
-    if secret_type == "SecretFile" and "value" in spec:
-        spec.pop("value")
-        raise ValueError(f"{where}.spec.value: a file secret's content comes from value_from=, not the spec")
 
 
 # --------------------------------------------------------------------------------------- comparing

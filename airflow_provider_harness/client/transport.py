@@ -229,12 +229,12 @@ def _secrets(config: HarnessConfig, call: ApiCall[Any]) -> tuple[str, ...]:
     return (*call.secrets, *config.secret_values())
 
 
-_V1_SCOPE = re.compile(r"/v1/orgs/(?P<org>[^/?#]+)(?:/projects/(?P<project>[^/?#]+))?")
+_V1_SCOPE = re.compile(r"(?:/v1|/iacm/api)/orgs/(?P<org>[^/?#]+)(?:/projects/(?P<project>[^/?#]+))?")
 
 
 def request_scope(config: HarnessConfig, call: ApiCall[Any]) -> dict[str, str]:
     """Where ``call`` looks, as sent: account, org and project from its query (``accountIdentifier``,
-    ``orgIdentifier``, ``projectIdentifier``) or its v1 path (``/v1/orgs/{org}/projects/{project}``).
+    ``orgIdentifier``, ``projectIdentifier``) or its v1 / IaCM path (``…/orgs/{org}/projects/{project}``).
 
     Named in not-found errors, so a wrong org or project does not read as a missing pipeline. Never
     holds the API key; values are redacted like every other part of an error message.

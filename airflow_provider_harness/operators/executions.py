@@ -751,7 +751,8 @@ class _HarnessExecutionOperator(HarnessTaskMixin, BaseOperator):
                 try_number,
                 current_try,
             )
-            return str(self.execute(context))  # type: ignore[arg-type]
+            restarted: Any = self.execute(context)  # type: ignore[arg-type]
+            return restarted  # type: ignore[no-any-return]
         checked = validate_event(event, execution_id)
         execution_id = checked["execution_id"]
         self._execution_id = execution_id

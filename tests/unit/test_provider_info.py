@@ -454,7 +454,7 @@ def test_description_through_the_providers_manager() -> None:
     assert provider.data["description"] == INFO["description"]
     assert provider_mapper()(provider).description == (
         "Run, wait for, retry and abort Harness pipelines, keep Harness resources in shape, "
-        "and react to Harness events"
+        "run IaCM workspaces with a time to live, and react to Harness events"
     )
 
 

@@ -136,11 +136,15 @@ def _parent(name: str) -> str | None:
     return parent[1] if parent else None
 
 
+PLATFORM_KINDS = {name: kind for name, kind in RESOURCE_KINDS.items() if kind.module == "platform"}
+
+
 def test_the_table_covers_every_kind_of_the_guide() -> None:
-    assert set(RESOURCE_KINDS) == set(EXPECTED)
+    assert set(PLATFORM_KINDS) == set(EXPECTED)
+    assert {kind.module for kind in RESOURCE_KINDS.values()} == {"platform", "iacm"}
 
 
-@pytest.mark.parametrize("name", sorted(RESOURCE_KINDS))
+@pytest.mark.parametrize("name", sorted(PLATFORM_KINDS))
 def test_every_kind_has_what_the_generic_code_needs(name: str) -> None:
     kind = RESOURCE_KINDS[name]
     assert kind.name == name
