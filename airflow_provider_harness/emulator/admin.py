@@ -22,6 +22,16 @@
   Harness introduced webhook tokens; its ``webhookUrl`` becomes the v2 URL, which then accepts it
 * ``POST /_emulator/api-keys`` - body ``{"api_key": "pat.acc2.x.y", "account_id": "acc2"}``
 * ``POST /_emulator/save`` - write the state file now
+* ``GET|PUT /_emulator/iacm/policies`` - the IaCM policies workspace writes are evaluated against; PUT body
+  (replaces them all; ``[]`` removes them; kept in memory, forgotten on reset)::
+
+      [{"identifier": "no_tf", "name": "No Terraform", "field": "provisioner", "deny": ["terraform"],
+        "message": "use opentofu", "severity": "error|warning"}]
+
+* ``GET /_emulator/iacm/events`` - query ``workspace``: recorded IaCM events, oldest first (API, pipeline
+  and time-to-live events; ``source`` says which)
+* ``GET /_emulator/iacm/settings`` - query ``account``: ``{"org/project": body}`` of the project ephemeral
+  settings last PUT (``DELETE`` removes the entry)
 """
 
 from __future__ import annotations
@@ -75,6 +85,10 @@ class AdminApi:
             ),
             Route("POST", f"{a}/api-keys", self.add_api_key, auth="none"),
             Route("POST", f"{a}/save", self.save, auth="none"),
+            Route("GET", f"{a}/iacm/policies", self.iacm_policies, auth="none"),
+            Route("PUT", f"{a}/iacm/policies", self.set_iacm_policies, auth="none"),
+            Route("GET", f"{a}/iacm/events", self.iacm_events, auth="none"),
+            Route("GET", f"{a}/iacm/settings", self.iacm_settings, auth="none"),
         ]
 
     async def _body(self, call: Call) -> Any:
@@ -276,6 +290,25 @@ class AdminApi:
             return _bad("the emulator runs without a state file")
         self.core.store.save_now()
         return json_response({"saved": str(self.core.store.path)})
+
+    async def iacm_policies(self, call: Call) -> Response:
+        return json_response(self.core.iacm.policies)
+
+    async def set_iacm_policies(self, call: Call) -> Response:
+        from airflow_provider_harness.emulator.iacm import check_policies
+
+        try:
+            self.core.iacm.policies = check_policies(await self._body(call))
+        except (ValueError, _AdminError) as exc:
+            return _bad(str(exc))
+        return json_response(self.core.iacm.policies)
+
+    async def iacm_events(self, call: Call) -> Response:
+        return json_response(self.core.iacm.events(call.query("workspace")))
+
+    async def iacm_settings(self, call: Call) -> Response:
+        account = call.query("account") or self.core.settings.account_id
+        return json_response(self.core.iacm.project_settings(account))
 
 
 class _AdminError(Exception):

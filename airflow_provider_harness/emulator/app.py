@@ -21,7 +21,14 @@ from typing import Any
 
 from starlette.responses import Response
 
-from airflow_provider_harness.emulator.envelopes import HarnessError, dumps, success_body, success_body_raw
+from airflow_provider_harness.emulator.envelopes import (
+    GOA_CONTENT_TYPE,
+    HarnessError,
+    dumps,
+    goa_error_body,
+    success_body,
+    success_body_raw,
+)
 from airflow_provider_harness.emulator.faults import (
     EDGE_429_BODY,
     Fault,
@@ -54,6 +61,7 @@ class Emulator:
         from airflow_provider_harness.emulator.admin import AdminApi
         from airflow_provider_harness.emulator.engine import Engine
         from airflow_provider_harness.emulator.executions import ExecutionApi
+        from airflow_provider_harness.emulator.iacm import IacmApi
         from airflow_provider_harness.emulator.logs import LogApi
         from airflow_provider_harness.emulator.notifications import Notifier
         from airflow_provider_harness.emulator.pipelines import PipelineApi
@@ -74,10 +82,11 @@ class Emulator:
         self.executions = ExecutionApi(self)
         self.logs = LogApi(self)
         self.webhooks = WebhookApi(self)
+        self.iacm = IacmApi(self)
         self.admin = AdminApi(self)
         self.router = Router()
         self.admin_router = Router()
-        for api in (self.resources, self.pipelines, self.executions, self.logs, self.webhooks):
+        for api in (self.resources, self.pipelines, self.executions, self.logs, self.webhooks, self.iacm):
             for route in api.routes():
                 self.router.add(route.method, route.path, route)
         for route in self.admin.routes():
@@ -112,17 +121,21 @@ class Emulator:
 
     # ---- lifecycle -------------------------------------------------------------------------------
     async def startup(self) -> None:
-        """Prepare the data, resume running executions and queued webhook events, start autosave."""
+        """Prepare the data, resume running executions and queued webhook events, do overdue IaCM
+        time-to-live work, start autosave and the IaCM time-to-live loop."""
         self.prepare()
         self.engine.resume_all()
         self.webhooks.resume_pending()
+        self.iacm.startup()
         if self.store.path is not None:
             self._background.append(asyncio.create_task(self.store.autosave_loop()))
+        self._background.append(asyncio.create_task(self.iacm.ttl_loop()))
 
     async def shutdown(self) -> None:
         """Stop background work and write the state file one last time."""
         for task in self._background:
             task.cancel()
+        self._background.clear()
         await self.engine.stop()
         await self.notifier.close()
         self.store.save_now()
@@ -138,6 +151,7 @@ class Emulator:
         self.webhooks.clear()
         self.executions.clear_caches()
         self.logs.clear()
+        self.iacm.reset()
 
     # ---- auth ------------------------------------------------------------------------------------
     def authenticate(self, call: Call, *, optional: bool = False) -> None:
@@ -228,6 +242,7 @@ class Emulator:
         method: str,
         admin: bool,
     ) -> None:
+        route: Route | None = None
         try:
             match = router.match(method, path)
             if match is None:
@@ -255,12 +270,11 @@ class Emulator:
             else:
                 await _send(send, 200, success_body(result))
         except HarnessError as err:
-            await _send(send, err.http_status, dumps(err.body()))
+            await _send_error(send, err, route)
         except Exception:
             log.exception("unexpected error answering %s %s", method, path)
-            unknown = HarnessError.unknown()
             with contextlib.suppress(Exception):
-                await _send(send, unknown.http_status, dumps(unknown.body()))
+                await _send_error(send, HarnessError.unknown(), route)
 
     # ---- edge behaviour --------------------------------------------------------------------------
     async def _send_429(self, send: Any) -> None:
@@ -310,6 +324,14 @@ async def _send(
     await send({"type": "http.response.body", "body": body})
 
 
+async def _send_error(send: Any, err: HarnessError, route: Route | None) -> None:
+    """Answer ``err`` in the error shape of ``route`` (NG bodies when no route matched)."""
+    if route is not None and route.errors == "goa":
+        await _send(send, err.http_status, dumps(goa_error_body(err)), GOA_CONTENT_TYPE)
+    else:
+        await _send(send, err.http_status, dumps(err.body()))
+
+
 async def _drop_connection(send: Any) -> None:
     """Close the connection without a response (uvicorn: abort the transport behind ``send``)."""
     cycle = getattr(send, "__self__", None)
@@ -349,6 +371,7 @@ def all_routes(emulator: Emulator) -> list[Route]:
             emulator.executions,
             emulator.logs,
             emulator.webhooks,
+            emulator.iacm,
         )
         for route in api.routes()
     ]

@@ -6,6 +6,8 @@
 * ``Wait``: ``spec.duration`` (``10s``, ``1m30s``) with status ``WaitStepRunning``.
 * ``HarnessApproval`` (and other ``*Approval`` steps): ``ApprovalWaiting`` until approved/rejected through
   the admin endpoint, or ``Expired`` after the step ``timeout``.
+* step types registered with :meth:`Engine.register_step_types` (e.g. IaCM's ``IACMTerraformPlugin``, see
+  :mod:`.iacm`) run their module's handler, which gets a :class:`StepContext`;
 * any other step type succeeds after ``default_step_seconds``.
 
 Every emulated second takes ``time_scale`` wall seconds; each step runs at least ``min_step_seconds``.
@@ -30,7 +32,7 @@ import logging
 import re
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -72,12 +74,17 @@ def parse_duration(text: Any) -> float:
 
 @dataclass(frozen=True)
 class ScriptAction:
-    """One effect of a shell script line: ``sleep`` (seconds), ``log`` (text) or ``exit`` (code)."""
+    """One emulated action of a step: ``sleep`` (seconds), ``log`` (text), ``exit`` (code) or ``effect``.
+
+    An ``effect`` calls ``effect()`` once (never again when a restarted emulator resumes the step); a
+    non-zero result ends the step like ``exit`` with that code.
+    """
 
     kind: str
     seconds: float = 0.0
     text: str = ""
     code: int = 0
+    effect: Callable[[], int] | None = None
 
 
 def parse_script(script: str) -> list[ScriptAction]:
@@ -177,6 +184,46 @@ class _StepClock:
         self.elapsed = target
 
 
+@dataclass
+class StepContext:
+    """What a registered step handler gets: the execution, its stage and step, and the step's clock.
+
+    Handlers run their work as :class:`ScriptAction` lists through :meth:`run`, so that the step takes
+    emulated time, stops on abort and resumes after a restart like every other step.
+    """
+
+    engine: Engine
+    execution: Execution
+    stage: Node
+    step: Node
+    clock: _StepClock
+
+    def log(self, text: str, *, level: str = "INFO") -> None:
+        """Write a line to the step's log."""
+        self.engine.append_log(self.execution, self.step, text, level=level)
+
+    async def run(self, actions: list[ScriptAction]) -> int:
+        """Perform ``actions`` in emulated time; the exit code (0, or the first non-zero effect/exit)."""
+        return await self.engine._run_actions(self.execution, self.step, self.clock, actions)
+
+    def resolve(self, value: Any) -> Any:
+        """``value`` with ``<+...>`` expressions resolved in this step's context."""
+        return resolve_expressions(
+            value, self.engine.expression_lookup(self.execution, self.stage, self.step)
+        )
+
+    def fail(self, message: str) -> tuple[str, dict[str, Any] | None]:
+        """Log ``message`` as an error and return a ``Failed`` outcome carrying it."""
+        self.log(message, level="ERROR")
+        return "Failed", _failure(message, "APPLICATION_ERROR")
+
+
+#: An async step handler: ``(status, failure)`` for one attempt of the step.
+StepHandler = Callable[[StepContext], Awaitable[tuple[str, dict[str, Any] | None]]]
+#: Called when a stage ends with any outcome (success, failure, abort; not on shutdown).
+StageEndHook = Callable[[Execution, Node], None]
+
+
 class Engine:
     """Creates executions, runs them, and applies interrupts, retries and approval decisions."""
 
@@ -184,6 +231,17 @@ class Engine:
         self.core = core
         self.runtimes: dict[str, Runtime] = {}
         self.log_index: dict[tuple[str, str], tuple[str, str]] = {}  # (account, key) -> (execution, node)
+        self.step_handlers: dict[str, StepHandler] = {}
+        self.stage_end_hooks: list[StageEndHook] = []
+
+    def register_step_types(self, step_types: Iterable[str], handler: StepHandler) -> None:
+        """Run steps of ``step_types`` with ``handler`` (a module's own simulation, e.g. IaCM)."""
+        for step_type in step_types:
+            self.step_handlers[step_type] = handler
+
+    def on_stage_end(self, hook: StageEndHook) -> None:
+        """Call ``hook(execution, stage)`` whenever a stage ends (success, failure or abort)."""
+        self.stage_end_hooks.append(hook)
 
     @property
     def settings(self) -> Any:
@@ -420,6 +478,23 @@ class Engine:
         notifier.emit(execution, "PipelineEnd")
 
     async def _run_stage(self, execution: Execution, stage: Node, pipeline_failed: bool) -> None:
+        try:
+            await self._stage_body(execution, stage, pipeline_failed)
+        except asyncio.CancelledError:  # shutdown or reset: the stage has not ended
+            raise
+        except BaseException:
+            self._stage_ended(execution, stage)
+            raise
+        self._stage_ended(execution, stage)
+
+    def _stage_ended(self, execution: Execution, stage: Node) -> None:
+        for hook in self.stage_end_hooks:
+            try:
+                hook(execution, stage)
+            except Exception:
+                log.exception("stage-end hook failed for %s/%s", execution.id, stage.identifier)
+
+    async def _stage_body(self, execution: Execution, stage: Node, pipeline_failed: bool) -> None:
         if stage.start_ts is None:
             wanted = _when_status(stage)
             runs = {"Success": not pipeline_failed, "Failure": pipeline_failed, "All": True}.get(wanted, True)
@@ -564,8 +639,11 @@ class Engine:
         step.status = "WaitStepRunning" if step_type == "Wait" else "Running"
         self.refresh(execution)
         status, failure = "Success", None
+        handler = self.step_handlers.get(step_type)
         try:
-            if step_type == "ShellScript":
+            if handler is not None:
+                status, failure = await handler(StepContext(self, execution, stage, step, clock))
+            elif step_type == "ShellScript":
                 status, failure = await self._shell(execution, stage, step, clock)
             elif step_type == "Wait":
                 duration = parse_duration((step.spec.get("spec") or {}).get("duration", "10s"))
@@ -603,10 +681,13 @@ class Engine:
             elif action.kind == "log":
                 for line in action.text.split("\n"):
                     self.append_log(execution, step, line)
+            code = action.code
+            if action.kind == "effect" and action.effect is not None:
+                code = action.effect()
             step.actions_done, step.progress = index + 1, clock.elapsed
             self.core.store.mark_dirty()
-            if action.kind == "exit":
-                return action.code
+            if action.kind == "exit" or code:
+                return code
         return 0
 
     async def _shell(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import secrets
 import uuid
 from collections.abc import Sequence
 from typing import Any, Final, Literal
@@ -158,6 +159,37 @@ class HarnessError(Exception):
     def invalid_token(cls) -> HarnessError:
         """Wrong, missing or foreign API key (HTTP 401)."""
         return cls("INVALID_TOKEN", "Token is not valid.")
+
+
+#: goa error names by HTTP status (IaCM and other goa services).
+GOA_ERROR_NAMES: Final[dict[int, str]] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    409: "conflict",
+    500: "internal",
+}
+GOA_CONTENT_TYPE: Final = b"application/vnd.goa.error"
+
+
+def goa_error_body(err: HarnessError) -> dict[str, Any]:
+    """A goa error body for ``err`` (its HTTP status picks the name; 5xx are faults).
+
+    >>> body = goa_error_body(HarnessError("not_found", "workspace w not found", http_status=404))
+    >>> body["name"], body["message"], body["fault"], sorted(body)
+    ('not_found', 'workspace w not found', False, ['fault', 'id', 'message', 'name', 'temporary', 'timeout'])
+    """
+    status = err.http_status
+    default = "internal" if status >= 500 else "bad_request"
+    return {
+        "name": GOA_ERROR_NAMES.get(status, default),
+        "id": secrets.token_urlsafe(6),
+        "message": err.message,
+        "temporary": False,
+        "timeout": False,
+        "fault": status >= 500,
+    }
 
 
 def ng_page(items: Sequence[Any], *, page_index: int, page_size: int) -> dict[str, Any]:

@@ -26,6 +26,8 @@ except AttributeError:  # pragma: no cover
 MAX_BODY_BYTES = 8 * 1024 * 1024
 
 AuthMode = Literal["api", "none", "optional", "self"]
+#: How a route answers errors: Harness NG ``ErrorDTO``/``FailureDTO`` or goa's error body (IaCM).
+ErrorStyle = Literal["ng", "goa"]
 
 
 class Call:
@@ -178,12 +180,14 @@ Handler = Callable[[Call], Awaitable[Any]]
 @dataclass(frozen=True)
 class Route:
     """One endpoint: ``auth`` is ``api`` (x-api-key + account), ``optional`` (checked only when sent),
-    ``self`` (the handler authenticates, e.g. the log service) or ``none``."""
+    ``self`` (the handler authenticates, e.g. the log service) or ``none``; ``errors`` is the shape of
+    its error answers, authentication failures included (``ng`` or ``goa``)."""
 
     method: str
     path: str
     handler: Handler
     auth: AuthMode = "api"
+    errors: ErrorStyle = "ng"
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

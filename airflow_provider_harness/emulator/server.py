@@ -313,6 +313,31 @@ class EmulatorHandle:
         digest = self.admin("GET", f"secrets/sha256?{query}")["sha256"]
         return None if digest is None else str(digest)
 
+    # ---- IaCM ------------------------------------------------------------------------------------
+    def iacm_path(self, path: str = "", org_id: str | None = None, project_id: str | None = None) -> str:
+        """An IaCM API path in this handle's project, e.g. ``iacm_path("/workspaces")``."""
+        org = org_id or self.org_id
+        project = project_id or self.project_id
+        return f"/iacm/api/orgs/{org}/projects/{project}{path}"
+
+    def set_iacm_policies(self, policies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Replace the IaCM policies workspace writes are evaluated against (``[]`` removes them); each is
+        ``{"identifier", "name", "field": "provisioner" or "tags.env", "deny": [...], "message",
+        "severity": "error" | "warning"}``."""
+        result: list[dict[str, Any]] = self.admin("PUT", "iacm/policies", policies)
+        return result
+
+    def iacm_events(self, workspace: str | None = None) -> list[dict[str, Any]]:
+        """Recorded IaCM events (of one workspace), oldest first."""
+        query = f"?workspace={urllib.parse.quote(workspace)}" if workspace else ""
+        result: list[dict[str, Any]] = self.admin("GET", f"iacm/events{query}")
+        return result
+
+    def iacm_settings(self) -> dict[str, Any]:
+        """``{"org/project": body}`` of the IaCM project ephemeral settings last PUT."""
+        result: dict[str, Any] = self.admin("GET", f"iacm/settings?account={self.account_id}")
+        return result
+
     # ---- tiny API client -------------------------------------------------------------------------
     def create_project(
         self, project_id: str, org_id: str | None = None, name: str | None = None

@@ -572,6 +572,8 @@ def _delay(value: Any, unit: Any, name: str) -> timedelta | None:
         if unit is not None:
             raise ValueError(f"{unit_name}: given without {name}; give both or neither")
         return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)  # a templated operator option renders to text
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name}: expected a whole number of {unit or 'hours'} of 1 or more, got {value!r}")
     unit = unit or "hours"
@@ -596,11 +598,11 @@ class EphemeralConfig:
     """
 
     pipeline_id: str
-    destroy_delay_value: int | None = None
+    destroy_delay_value: int | str | None = None
     destroy_delay_unit: str | None = None
     destroy_on_date: date | str | None = None
     delete_workspace: bool = False
-    delete_delay_value: int | None = None
+    delete_delay_value: int | str | None = None
     delete_delay_unit: str | None = None
     delete_on_date: date | str | None = None
     provisioner: str | None = None
@@ -642,13 +644,13 @@ class EphemeralConfig:
         """The ``PUT …/ephemeral-config`` body."""
         body: dict[str, Any] = {"pipeline_id": self.pipeline_id}
         if self.destroy_delay_value is not None:
-            body["destroy_delay_value"] = self.destroy_delay_value
+            body["destroy_delay_value"] = int(self.destroy_delay_value)
             body["destroy_delay_unit"] = self.destroy_delay_unit or "hours"
         else:
             body["destroy_on_date"] = _iso(self.destroy_on_date)
         body["delete_workspace"] = self.delete_workspace
         if self.delete_delay_value is not None:
-            body["delete_delay_value"] = self.delete_delay_value
+            body["delete_delay_value"] = int(self.delete_delay_value)
             body["delete_delay_unit"] = self.delete_delay_unit or "hours"
         elif self.delete_on_date:
             body["delete_on_date"] = _iso(self.delete_on_date)
