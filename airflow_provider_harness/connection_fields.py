@@ -72,6 +72,12 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "description": "How many times a request that is safe to repeat is retried (exponential backoff).",
         "schema": {"type": ["integer", "null"], "default": 5, "minimum": 0, "maximum": 20},
     },
+    "requests_per_minute": {
+        "label": "Requests per minute (per process)",
+        "description": "Budget of one triggerer for this API key; Harness allows about 1000 a minute per "
+        "key, so use about 900 divided by the processes sharing the key.",
+        "schema": {"type": ["integer", "null"], "default": 450, "minimum": 1, "maximum": 1000},
+    },
 }
 
 

@@ -67,6 +67,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": INTEGRATION,
                 "python-modules": [
                     "airflow_provider_harness.triggers.executions",
+                    "airflow_provider_harness.triggers.execution_event",
                     "airflow_provider_harness.triggers.events",
                 ],
             }

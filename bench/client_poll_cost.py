@@ -85,7 +85,12 @@ class Tally:
 
 
 async def poll_all(
-    handle: Any, execution_ids: list[str], seconds: float, interval: float, spread: float
+    handle: Any,
+    execution_ids: list[str],
+    seconds: float,
+    interval: float,
+    spread: float,
+    requests_per_minute: float | None = None,
 ) -> tuple[Tally, float, float]:
     """Poll every execution until the deadline; returns the tally, client CPU and wall seconds used."""
     from airflow_provider_harness.client import executions
@@ -99,6 +104,7 @@ async def poll_all(
         base_url=handle.base_url,
         org_id=handle.org_id,
         project_id=handle.project_id,
+        requests_per_minute=requests_per_minute,
     )
     scope = config.scope_params("project", what="an execution")
     fetch = executions.status_fetcher()
@@ -173,6 +179,12 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="start the pollers spread over this many seconds (default 0: all at once, like the anchor)",
     )
+    parser.add_argument(
+        "--requests-per-minute",
+        type=float,
+        default=None,
+        help="the client's request budget per key (default: none, to measure the client's own cost)",
+    )
     parser.add_argument("--anchor", help="path of anchor_poll_cost.py: also run its 'floor' kind here")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON line too")
     args = parser.parse_args(argv)
@@ -191,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         assert handle.process is not None
         server_cpu0 = process_cpu_seconds(handle.process.pid)
         tally, cpu_used, wall_used = asyncio.run(
-            poll_all(handle, execution_ids, args.seconds, args.interval, args.spread)
+            poll_all(
+                handle, execution_ids, args.seconds, args.interval, args.spread, args.requests_per_minute
+            )
         )
         server_cpu = process_cpu_seconds(handle.process.pid) - server_cpu0
         served = handle.request_count("/pipeline/api/pipelines/execution/v2/", "GET")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
+from airflow_provider_harness.client.budget import DEFAULT_REQUESTS_PER_MINUTE
 from airflow_provider_harness.client.identifiers import validate_identifier
 
 DEFAULT_BASE_URL = "https://app.harness.io"
@@ -161,6 +162,8 @@ class HarnessConfig:
     retry_base_delay: float = 1.0
     retry_max_delay: float = 30.0
     extra_headers: Mapping[str, str] = field(default_factory=dict)
+    #: Async requests a minute this process sends with this key (a token bucket they wait on); None: no limit.
+    requests_per_minute: float | None = DEFAULT_REQUESTS_PER_MINUTE
 
     def __post_init__(self) -> None:
         if isinstance(self.api_key, Secret) and self.api_key.reveal() != self.api_key.reveal().strip():
@@ -186,6 +189,11 @@ class HarnessConfig:
             raise ValueError(f"timeout: must be a positive number of seconds, got {self.timeout!r}")
         if self.max_retries < 0:
             raise ValueError(f"max_retries: must be 0 or more, got {self.max_retries!r}")
+        if self.requests_per_minute is not None and not self.requests_per_minute > 0:
+            raise ValueError(
+                "requests_per_minute: must be more than 0 (or empty for no limit), "
+                f"got {self.requests_per_minute!r}"
+            )
         if self.retry_base_delay < 0 or self.retry_max_delay < 0:
             raise ValueError("retry_base_delay / retry_max_delay: must be 0 or more seconds")
         if self.proxy is not None and "://" not in self.proxy:

@@ -158,6 +158,9 @@ class ResourceKind:
     api: ApiFamily = NG_API
     #: Reads a create/update answer and raises when it means "not applied" (IaCM's policy evaluation).
     check_write: Callable[[Any], Any] | None = None
+    #: Whether apply reads the resource back after a write (IaCM answers only a policy evaluation, so the
+    #: read is what proves the change is there).
+    read_after_write: bool = False
     #: The entity without write-only or secret values: what operators return, log and push to XCom.
     public_view: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     #: Checks (and completes) a spec's entity before any request; raises ``ValueError`` naming the field.

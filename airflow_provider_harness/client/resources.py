@@ -1406,6 +1406,7 @@ def apply(
         if current is None:
             try:
                 _write(client, spec, "create", value, spec.git)
+                _read_back(client, spec, "created")
                 return ApplyResult(spec.kind.name, spec.identifier, "created", dict(spec.scope), spec.parent)
             except HarnessConflictError:
                 current = get(
@@ -1419,11 +1420,32 @@ def apply(
         if not changed:
             return ApplyResult(spec.kind.name, spec.identifier, "unchanged", dict(spec.scope), spec.parent)
         _write(client, spec, "update", value, _git_update_params(spec, current))
+        _read_back(client, spec, "updated")
         return ApplyResult(
             spec.kind.name, spec.identifier, "updated", dict(spec.scope), spec.parent, tuple(changed)
         )
     except HarnessError as exc:
         raise redact_error(exc, secrets) from None
+
+
+def _read_back(client: HarnessClient, spec: ResourceSpec, done: str) -> None:
+    """For kinds whose write answer does not show the entity: prove the write landed by reading it."""
+    if not spec.kind.read_after_write:
+        return
+    current = get(client, spec.ref, git=_read_git(spec))
+    if current is None:
+        raise HarnessInvalidRequestError(
+            f"Harness accepted the write of {spec.ref.describe()} but it cannot be read back, so it was not "
+            f"{done}",
+            hint="Check the policy evaluation and the permissions of the API key in Harness",
+        )
+    unapplied = differences(spec, current)
+    if unapplied:
+        raise HarnessInvalidRequestError(
+            f"Harness accepted the write of {spec.ref.describe()} but reads it back different in "
+            f"{', '.join(unapplied)}, so it was not {done} as asked",
+            hint="Harness may reject or rewrite these fields; compare the spec with what Harness shows",
+        )
 
 
 def _read_git(spec: ResourceSpec) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 import httpx
 
 from airflow_provider_harness import __version__
+from airflow_provider_harness.client.budget import TokenBucket, bucket_for
 from airflow_provider_harness.client.call import ApiCall
 from airflow_provider_harness.client.config import HarnessConfig, account_of_key
 from airflow_provider_harness.client.errors import (
@@ -683,12 +684,24 @@ class AsyncHarnessClient(_ClientBase):
         if self._own is not None:
             await self._own.client.aclose()
 
+    @property
+    def budget(self) -> TokenBucket | None:
+        """This process's request budget for the key (``requests_per_minute``), or None without one."""
+        per_minute = self.config.requests_per_minute
+        if per_minute is None:
+            return None
+        return bucket_for(self.config.base_url, self.config.api_key.reveal(), per_minute)
+
     async def send_raw(self, call: ApiCall[Any]) -> tuple[Any, httpx.Headers]:
-        """Send ``call`` with retries; return the decoded result and response headers."""
+        """Send ``call`` with retries; return the decoded result and response headers. Every attempt first
+        waits for the process's request budget of the key (a token bucket) rather than meet a 429."""
         attempts = _Attempts(self.retry, call, self.config)
+        budget = self.budget
         while True:
             response: httpx.Response | None = None
             pool = self._pool
+            if budget is not None:
+                await budget.acquire()
             try:
                 async with pool.gate:
                     response = await pool.client.send(build_request(self.config, call))

@@ -158,6 +158,10 @@ def config_from_connection(conn: Any, conn_id: str) -> HarnessConfig:
             kwargs["timeout"] = float(_as_number(extra["timeout"], "timeout", conn_id, float))
         if "max_retries" in extra:
             kwargs["max_retries"] = int(_as_number(extra["max_retries"], "max_retries", conn_id, int))
+        if extra.get("requests_per_minute") not in (None, ""):
+            kwargs["requests_per_minute"] = float(
+                _as_number(extra["requests_per_minute"], "requests_per_minute", conn_id, float)
+            )
         return HarnessConfig(**kwargs)
     except ValueError as exc:
         text = str(exc)
@@ -193,8 +197,8 @@ class HarnessHook(BaseHook):
     Connection fields: host = Harness URL (default ``https://app.harness.io``; a ``/gateway`` prefix or a
     self-managed host works; port and a ``gateway`` schema of a URI are added), password = API key
     (``pat.…``/``sat.…``), extra = ``account_id`` (or login; optional with a ``pat.``/``sat.`` key),
-    ``org_id``, ``project_id``, ``verify_ssl``, ``ca_bundle``, ``timeout``, ``proxy``, ``max_retries``.
-    See ``docs/connection.md``.
+    ``org_id``, ``project_id``, ``verify_ssl``, ``ca_bundle``, ``timeout``, ``proxy``, ``max_retries``,
+    ``requests_per_minute``. See ``docs/connection.md``.
     When the connection does not exist, ``HARNESS_ACCOUNT_ID``, ``HARNESS_API_KEY``,
     ``HARNESS_BASE_URL``, ``HARNESS_ORG_ID`` and ``HARNESS_PROJECT_ID`` are used.
 

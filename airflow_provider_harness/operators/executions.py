@@ -106,32 +106,12 @@ def success_status_list(value: Sequence[str] | None) -> list[str] | None:
 
 def validate_event(event: Any, expected_execution_id: str | None) -> dict[str, Any]:
     """Check a trigger event strictly; raise :class:`HarnessExecutionError` naming what is wrong."""
-    from airflow_provider_harness.triggers.executions import EVENT_KEYS, EVENT_STATUSES
+    from airflow_provider_harness.triggers.execution_event import InvalidTriggerEvent, check_event
 
-    if not isinstance(event, Mapping):
-        raise HarnessExecutionError(f"Invalid trigger event: expected a dict, got {type(event).__name__}")
-    unknown = set(event) - EVENT_KEYS
-    if unknown:
-        raise HarnessExecutionError(f"Invalid trigger event: unknown keys {sorted(unknown)}")
-    if "try_number" in event and (not isinstance(event["try_number"], int) or event["try_number"] < 1):
-        raise HarnessExecutionError(f"Invalid trigger event: try_number {event['try_number']!r}")
-    status = event.get("status")
-    if status not in EVENT_STATUSES:
-        raise HarnessExecutionError(
-            f"Invalid trigger event: status {status!r} is not one of {sorted(EVENT_STATUSES)}"
-        )
-    execution_id = event.get("execution_id")
-    if not isinstance(execution_id, str) or not execution_id or "/" in execution_id:
-        raise HarnessExecutionError(f"Invalid trigger event: execution_id {execution_id!r}")
-    if expected_execution_id is not None and execution_id != expected_execution_id:
-        raise HarnessExecutionError(
-            f"Invalid trigger event: it is for execution {execution_id!r}, "
-            f"this task follows {expected_execution_id!r}"
-        )
-    for key in ("message", "harness_status", "stages", "pipeline_id", "org_id", "project_id", "took"):
-        if event.get(key) is not None and not isinstance(event[key], str):
-            raise HarnessExecutionError(f"Invalid trigger event: {key} must be a string")
-    return dict(event)
+    try:
+        return check_event(event, expected_execution_id)
+    except InvalidTriggerEvent as exc:
+        raise HarnessExecutionError(str(exc)) from None
 
 
 class ExecutionFollower:
@@ -175,43 +155,49 @@ class ExecutionFollower:
         error_budget_seconds: float = 300.0,
         wait_first: bool = False,
     ) -> ExecutionSnapshot | None:
-        """Poll until terminal (return the snapshot) or the deadline passes (return None).
+        """Poll until terminal (return the snapshot) or the deadline passes (return None), driving the one
+        follow machine (:class:`~airflow_provider_harness.client.follow.ExecutionFollow`).
 
         ``wait_first``: the caller has just read the status, so sleep one interval before the first poll.
         """
+        from airflow_provider_harness.client.follow import ExecutionFollow, Finished
+
+        follow = ExecutionFollow(
+            self.execution_id,
+            poll_interval=poll_interval,
+            deadline=deadline,
+            success_statuses=success_statuses,
+            max_consecutive_errors=max_consecutive_errors,
+            error_budget_seconds=error_budget_seconds,
+            progress=self.progress,
+        )
+        decision = follow.begin(time.time(), wait_first=wait_first)
+        while not isinstance(decision, Finished):
+            self._log_lines(decision.lines, decision.warning)
+            time.sleep(decision.after)
+            decision = follow.due(time.time()) or follow.step(self._read(), time.time())
+        self._log_lines(decision.lines, None)
+        if decision.kind == "timeout":
+            return None
+        if decision.kind == "error":
+            raise HarnessExecutionError(decision.message) from None
+        return decision.snapshot
+
+    def _read(self) -> ExecutionSnapshot | Exception:
+        """One status read; the error it raised is returned for the follow machine to judge."""
         from airflow_provider_harness.client.errors import HarnessError
-        from airflow_provider_harness.client.executions import ErrorBudget, is_transient
+        from airflow_provider_harness.client.executions import get_execution_status
 
-        budget = ErrorBudget(max_consecutive_errors, error_budget_seconds)
-        if wait_first:
-            self._sleep(poll_interval, deadline)
-        while True:
-            if deadline is not None and time.time() >= deadline:
-                return None
-            try:
-                snapshot = self.status()
-            except HarnessError as exc:
-                if is_transient(exc) and not budget.record_error():
-                    self.log.warning(
-                        "Transient error while polling Harness execution %s (%d in a row), still waiting: %s",
-                        self.execution_id,
-                        budget.count,
-                        exc,
-                    )
-                    self._sleep(poll_interval, deadline)
-                    continue
-                raise HarnessExecutionError(
-                    f"Polling Harness execution {self.execution_id} failed: {exc}"
-                ) from None
-            budget.record_success()
-            if snapshot.outcome(success_statuses).terminal:
-                return snapshot
-            self._sleep(poll_interval, deadline)
+        try:
+            return get_execution_status(self.client, self.scope, self.execution_id)
+        except (HarnessError, ValueError) as exc:
+            return exc
 
-    @staticmethod
-    def _sleep(poll_interval: float, deadline: float | None) -> None:
-        delay = poll_interval if deadline is None else max(0.0, min(poll_interval, deadline - time.time()))
-        time.sleep(delay)
+    def _log_lines(self, lines: Sequence[str], warning: str | None) -> None:
+        if warning:
+            self.log.warning("%s", warning)
+        for line in lines:
+            self.log.info("%s", line)
 
     def failure(self, status: str, log_lines: int) -> FailureSummary:
         """The failing stage/step, Harness's message and the step's log tail; logged as a few lines."""

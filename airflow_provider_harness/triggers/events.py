@@ -51,6 +51,7 @@ from airflow_provider_harness.client.execution_feed import (
     terminal_statuses,
 )
 from airflow_provider_harness.connection_fields import DEFAULT_CONN_ID
+from airflow_provider_harness.triggers.execution_event import EVENT_STATUSES
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset
@@ -62,7 +63,8 @@ if TYPE_CHECKING:
 WATERMARK_KEY_PREFIX = "harness_event_watermark"
 #: The most a watcher waits between attempts while Harness or the connection keeps failing.
 MAX_RETRY_SECONDS = 300.0
-OUTCOME_EVENT_STATUSES = frozenset({"success", "failed", "timeout", "error"})
+#: An outcome event's statuses are those of the execution trigger's events (one definition).
+OUTCOME_EVENT_STATUSES = EVENT_STATUSES
 
 
 # ---------------------------------------------------------------------------------------------------

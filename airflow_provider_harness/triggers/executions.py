@@ -3,10 +3,9 @@
 The trigger only reads (one GET per poll, through
 :func:`~airflow_provider_harness.client.executions.status_fetcher`); the POST that starts an
 execution always happens on the worker. Its kwargs are ids, the connection id, an absolute deadline
-and flags - never secrets. It yields exactly one event::
-
-    {"status": "success" | "failed" | "timeout" | "error", "execution_id": ..., "pipeline_id": ...,
-     "org_id": ..., "project_id": ..., "harness_status": ..., "stages": ..., "message": ...}
+and flags - never secrets. It yields exactly one event, in the format of :mod:`.execution_event`.
+Following the execution is the one follow machine
+(:class:`~airflow_provider_harness.client.follow.ExecutionFollow`), as on the worker.
 
 Kill semantics: with ``cancel_on_kill`` the execution is aborted (``AbortAll``) when a user kills the
 deferred task - from :meth:`on_kill` on Airflow 3.3+, from the ``CancelledError`` of :meth:`run` plus a task
@@ -24,6 +23,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_harness.airflow_compat import TRIGGER_ON_KILL
 from airflow_provider_harness.connection_fields import DEFAULT_CONN_ID
+from airflow_provider_harness.triggers.execution_event import EVENT_KEYS, EVENT_STATUSES, event_payload
 
 if TYPE_CHECKING:
     from airflow_provider_harness.client.executions import ExecutionSnapshot
@@ -31,21 +31,6 @@ if TYPE_CHECKING:
 
 #: The message Airflow 3.3+ cancels a trigger with when a user acted on the task.
 USER_ACTION_CANCEL_MSG = "__airflow_user_action__"
-EVENT_STATUSES = frozenset({"success", "failed", "timeout", "error"})
-EVENT_KEYS = frozenset(
-    {
-        "status",
-        "execution_id",
-        "pipeline_id",
-        "org_id",
-        "project_id",
-        "harness_status",
-        "stages",
-        "message",
-        "try_number",
-        "took",
-    }
-)
 
 
 class HarnessExecutionTrigger(BaseTrigger):
@@ -139,23 +124,17 @@ class HarnessExecutionTrigger(BaseTrigger):
     # ---- events ----------------------------------------------------------------------------------
 
     def _event(self, status: str, message: str, snapshot: ExecutionSnapshot | None = None) -> TriggerEvent:
-        from airflow_provider_harness.client.executions import format_duration, stage_summary
-
         self._finished = True
-        payload: dict[str, Any] = {
-            "status": status,
-            "execution_id": self.execution_id,
-            "pipeline_id": self.pipeline_id or (snapshot.pipeline_id if snapshot else None),
-            "org_id": self.org_id,
-            "project_id": self.project_id,
-            "harness_status": snapshot.status if snapshot else None,
-            "stages": stage_summary(snapshot) if snapshot else None,
-            "message": message,
-        }
-        if snapshot is not None and snapshot.terminal:
-            payload["took"] = format_duration(snapshot.start_ts, snapshot.end_ts)
-        if self.try_number is not None:
-            payload["try_number"] = self.try_number
+        payload = event_payload(
+            status,
+            self.execution_id,
+            message,
+            snapshot,
+            pipeline_id=self.pipeline_id,
+            org_id=self.org_id,
+            project_id=self.project_id,
+            try_number=self.try_number,
+        )
         return TriggerEvent(payload)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -176,6 +155,7 @@ class HarnessExecutionTrigger(BaseTrigger):
     async def _watch(self) -> AsyncIterator[TriggerEvent]:
         from airflow_provider_harness.client import executions
         from airflow_provider_harness.client.errors import HarnessError
+        from airflow_provider_harness.client.follow import ExecutionFollow, Poll
 
         try:
             client, scope = await self._get_client()
@@ -185,55 +165,32 @@ class HarnessExecutionTrigger(BaseTrigger):
             )
             return
         fetch = executions.status_fetcher()
-        progress = executions.StageProgress()
-        budget = executions.ErrorBudget(self.max_consecutive_errors, self.error_budget_seconds)
-        snapshot: ExecutionSnapshot | None = None
-        while True:
-            if self.deadline is not None and time.time() >= self.deadline:
-                yield self._event(
-                    "timeout",
-                    f"Harness execution {self.execution_id} did not finish before the deadline",
-                    snapshot,
-                )
-                return
-            try:
-                snapshot = await fetch(client, scope, self.execution_id)
-            except HarnessError as exc:
-                if executions.is_transient(exc) and not budget.record_error():
-                    self.log.warning(
-                        "Transient error while polling Harness execution %s (%d in a row), still waiting: %s",
-                        self.execution_id,
-                        budget.count,
-                        exc,
-                    )
-                    await self._sleep()
-                    continue
-                yield self._event(
-                    "error", f"Polling Harness execution {self.execution_id} failed: {exc}", snapshot
-                )
-                return
-            except ValueError as exc:
-                yield self._event(
-                    "error", f"Unexpected answer for execution {self.execution_id}: {exc}", snapshot
-                )
-                return
-            budget.record_success()
-            for line in progress.update(snapshot):
-                self.log.info("%s", line)
-            outcome = snapshot.outcome(self.success_statuses)
-            if outcome.terminal:
-                status = "success" if outcome.succeeded else "failed"
-                yield self._event(
-                    status, f"Harness execution {self.execution_id} ended {outcome.status}", snapshot
-                )
-                return
-            await self._sleep()
+        follow = ExecutionFollow(
+            self.execution_id,
+            poll_interval=self.poll_interval,
+            deadline=self.deadline,
+            success_statuses=self.success_statuses,
+            max_consecutive_errors=self.max_consecutive_errors,
+            error_budget_seconds=self.error_budget_seconds,
+        )
 
-    async def _sleep(self) -> None:
-        delay = self.poll_interval
-        if self.deadline is not None:
-            delay = max(0.0, min(delay, self.deadline - time.time()))
-        await asyncio.sleep(delay)
+        async def read() -> ExecutionSnapshot | Exception:
+            try:
+                return await fetch(client, scope, self.execution_id)
+            except (HarnessError, ValueError) as exc:
+                return exc
+
+        decision = follow.begin(time.time())
+        while isinstance(decision, Poll):
+            if decision.warning:
+                self.log.warning("%s", decision.warning)
+            for line in decision.lines:
+                self.log.info("%s", line)
+            await asyncio.sleep(decision.after)
+            decision = follow.due(time.time()) or follow.step(await read(), time.time())
+        for line in decision.lines:
+            self.log.info("%s", line)
+        yield self._event(decision.kind, decision.message, decision.snapshot)
 
     # ---- kill ------------------------------------------------------------------------------------
 
@@ -289,3 +246,6 @@ class HarnessExecutionTrigger(BaseTrigger):
             self.log.info("%s because %s", outcome.describe(), reason)
         else:
             self.log.warning("%s (%s)", outcome.describe(), reason)
+
+
+__all__ = ["EVENT_KEYS", "EVENT_STATUSES", "USER_ACTION_CANCEL_MSG", "HarnessExecutionTrigger"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import json
 import time
 import types
@@ -18,6 +17,7 @@ from test_executions_integration import (
     Recorder,
     StateStore,
     TaskInstance,
+    _run_in_triggerer,
     _task_states,
     context,
     recorded,
@@ -420,8 +420,6 @@ async def test_deferred_run_resumes_with_the_outcome_through_the_real_trigger(
 async def test_killed_while_deferred_aborts_the_run_and_frees_the_lock(
     harness: Any, client: HarnessClient, scope: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow.jobs.triggerer_job_runner import TriggerRunner
-
     create_workspace(client)
     harness.create_pipeline(iacm_pipeline("iacm_apply", ["init", "apply"], gate=True))
     op = run_op(pipeline_id="iacm_apply", deferrable=True, task_id="killed")
@@ -436,19 +434,7 @@ async def test_killed_while_deferred_aborts_the_run_and_frees_the_lock(
     trigger.timeout_after = None
     await asyncio.to_thread(held, harness, "iacm_apply")
     _task_states(monkeypatch, "failed")  # the user marked the deferred task failed
-    details = f"/pipeline/api/pipelines/execution/v2/{trigger.execution_id}"
-    polls_before = harness.request_count(details, "GET")
-    runner = TriggerRunner()
-    task = asyncio.create_task(runner.run_trigger(1, trigger))
-    runner.triggers[1] = {"task": task, "name": "harness-trigger", "events": 0}
-    deadline = time.monotonic() + 30
-    while harness.request_count(details, "GET") <= polls_before:
-        assert not task.done() and time.monotonic() < deadline
-        await asyncio.sleep(0.01)
-    runner.to_cancel.append(1)
-    await runner.cancel_triggers()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await _run_in_triggerer(harness, trigger, user_action=True)
     aborted = await asyncio.to_thread(harness.wait_for_status, trigger.execution_id, {"Aborted"}, 30)
     assert aborted["status"] == "Aborted"
     ref = resources.resource_ref(client.config, "workspace", "backfill_env")

@@ -123,13 +123,26 @@ def test_a_workspace_needs_a_project() -> None:
 
 
 def test_a_missing_workspace_is_created_with_the_account_header_and_no_envelope() -> None:
-    api = FakeApi().on("GET", f"{BASE}/backfill_env", goa("not_found", "workspace not found", 404))
+    missing = goa("not_found", "workspace not found", 404)
+    api = FakeApi().on("GET", f"{BASE}/backfill_env", missing, httpx.Response(200, json=stored()))
     api.on("POST", BASE, passed())
     result = apply(api.client(), parse_spec(SPEC, CFG))
     assert result.action == "created"
     post = api.requests[1]
     assert post.param("accountIdentifier") is None and post.param("orgIdentifier") is None
     assert post.json()["identifier"] == "backfill_env" and "workspace" not in post.json()
+    assert api.calls[-1] == ("GET", f"{BASE}/backfill_env")  # read back: the answer was only an evaluation
+
+
+def test_a_write_that_does_not_read_back_is_not_reported_done() -> None:
+    missing = goa("not_found", "workspace not found", 404)
+    api = FakeApi().on("GET", f"{BASE}/backfill_env", missing).on("POST", BASE, passed())
+    with pytest.raises(Exception, match="cannot be read back, so it was not created"):
+        apply(api.client(), parse_spec(SPEC, CFG))
+    old = httpx.Response(200, json=stored(name="Old name"))
+    api = FakeApi().on("GET", f"{BASE}/backfill_env", old).on("PUT", f"{BASE}/backfill_env", passed())
+    with pytest.raises(Exception, match="reads it back different in name, so it was not updated"):
+        apply(api.client(), parse_spec(SPEC, CFG))
 
 
 def test_the_account_travels_in_the_harness_account_header() -> None:
@@ -150,9 +163,10 @@ def test_an_equal_workspace_is_unchanged_and_a_removed_variable_is_a_change() ->
     extra = stored(terraform_variables={**stored()["terraform_variables"], "old": {"value": "1"}})
     api = FakeApi().on("GET", f"{BASE}/backfill_env", httpx.Response(200, json=extra))
     api.on("PUT", f"{BASE}/backfill_env", passed())
+    api.on("GET", f"{BASE}/backfill_env", httpx.Response(200, json=stored()))
     result = apply(api.client(), parse_spec(SPEC, CFG))
     assert (result.action, result.changed) == ("updated", ("terraform_variables",))
-    assert api.calls[-1] == ("PUT", f"{BASE}/backfill_env")
+    assert api.calls[-2:] == [("PUT", f"{BASE}/backfill_env"), ("GET", f"{BASE}/backfill_env")]
 
 
 def test_a_failed_policy_evaluation_raises_naming_the_policy() -> None:

@@ -268,6 +268,7 @@ WORKSPACE = ResourceKind(
     exact_fields=frozenset({"tags", "environment_variables", "terraform_variables"}),
     server_fields=SERVER_FIELDS | {"account", "org", "project", "created", "updated"},
     check_write=check_policy_evaluation,
+    read_after_write=True,
     check_spec=_check_workspace,
     public_view=_workspace_public,
     secret_strings=_workspace_secrets,
