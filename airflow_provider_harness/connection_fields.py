@@ -76,7 +76,13 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "label": "Requests per minute (per process)",
         "description": "Budget of one triggerer for this API key; Harness allows about 1000 a minute per "
         "key, so use about 900 divided by the processes sharing the key.",
-        "schema": {"type": ["integer", "null"], "default": 450, "minimum": 1, "maximum": 1000},
+        "schema": {"type": ["integer", "null"], "default": 450, "minimum": 1},
+    },
+    "coalesce_polls": {
+        "label": "Coalesce status polls",
+        "description": "Deferred tasks of one project share one list call per poll instead of one call per "
+        "execution (for many concurrent executions).",
+        "schema": {"type": ["boolean", "null"], "default": False},
     },
 }
 

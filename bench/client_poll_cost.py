@@ -91,6 +91,7 @@ async def poll_all(
     interval: float,
     spread: float,
     requests_per_minute: float | None = None,
+    coalesce: bool = False,
 ) -> tuple[Tally, float, float]:
     """Poll every execution until the deadline; returns the tally, client CPU and wall seconds used."""
     from airflow_provider_harness.client import executions
@@ -108,6 +109,10 @@ async def poll_all(
     )
     scope = config.scope_params("project", what="an execution")
     fetch = executions.status_fetcher()
+    if coalesce:
+        from airflow_provider_harness.client.coalesce import coalesced_fetcher
+
+        fetch = coalesced_fetcher(max_age=interval / 2)  # what a trigger with coalesce_polls uses
     tally = Tally()
     n = len(execution_ids)
 
@@ -185,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="the client's request budget per key (default: none, to measure the client's own cost)",
     )
+    parser.add_argument(
+        "--coalesce", action="store_true", help="poll through the coalescing project poller (coalesce_polls)"
+    )
     parser.add_argument("--anchor", help="path of anchor_poll_cost.py: also run its 'floor' kind here")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON line too")
     args = parser.parse_args(argv)
@@ -204,11 +212,18 @@ def main(argv: list[str] | None = None) -> int:
         server_cpu0 = process_cpu_seconds(handle.process.pid)
         tally, cpu_used, wall_used = asyncio.run(
             poll_all(
-                handle, execution_ids, args.seconds, args.interval, args.spread, args.requests_per_minute
+                handle,
+                execution_ids,
+                args.seconds,
+                args.interval,
+                args.spread,
+                args.requests_per_minute,
+                args.coalesce,
             )
         )
         server_cpu = process_cpu_seconds(handle.process.pid) - server_cpu0
         served = handle.request_count("/pipeline/api/pipelines/execution/v2/", "GET")
+        listed = handle.request_count("/pipeline/api/pipelines/execution/summary", "POST")
 
     done = len(tally.latencies)
     asked = int(args.n * args.seconds / args.interval)
@@ -223,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
         "polls_done": done,
         "done_pct": round(100 * done / asked, 1),
         "requests_served": served,
+        "list_requests": listed,
+        "harness_requests_per_min": round((served + listed) / wall_used * 60),
+        "coalesced": args.coalesce,
         "errors": tally.errors,
         "not_running": tally.not_running,
         "client_cpu_s": round(cpu_used, 3),
@@ -258,6 +276,10 @@ def main(argv: list[str] | None = None) -> int:
     for pollers, way, ms, source in REFERENCE_ROWS:
         print(f"| {pollers} | {way} | {ms} ms | | {source} (reference machine) |")
     print()
+    print(
+        f"Requests Harness served: {served} details + {listed} list calls = "
+        f"{result['harness_requests_per_min']}/min (coalesced: {args.coalesce})"
+    )
     print(
         f"Requests/min: {result['requests_per_min_done']} done, {result['requests_per_min_asked']} asked "
         f"= {result['x_harness_budget_asked']}x Harness's {HARNESS_BUDGET_PER_MINUTE}/min per API key; "

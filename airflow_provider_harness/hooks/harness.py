@@ -158,6 +158,8 @@ def config_from_connection(conn: Any, conn_id: str) -> HarnessConfig:
             kwargs["timeout"] = float(_as_number(extra["timeout"], "timeout", conn_id, float))
         if "max_retries" in extra:
             kwargs["max_retries"] = int(_as_number(extra["max_retries"], "max_retries", conn_id, int))
+        if "coalesce_polls" in extra:
+            kwargs["coalesce_polls"] = _as_bool(extra["coalesce_polls"], "coalesce_polls", conn_id)
         if extra.get("requests_per_minute") not in (None, ""):
             kwargs["requests_per_minute"] = float(
                 _as_number(extra["requests_per_minute"], "requests_per_minute", conn_id, float)
@@ -198,7 +200,7 @@ class HarnessHook(BaseHook):
     self-managed host works; port and a ``gateway`` schema of a URI are added), password = API key
     (``pat.…``/``sat.…``), extra = ``account_id`` (or login; optional with a ``pat.``/``sat.`` key),
     ``org_id``, ``project_id``, ``verify_ssl``, ``ca_bundle``, ``timeout``, ``proxy``, ``max_retries``,
-    ``requests_per_minute``. See ``docs/connection.md``.
+    ``requests_per_minute``, ``coalesce_polls``. See ``docs/connection.md``.
     When the connection does not exist, ``HARNESS_ACCOUNT_ID``, ``HARNESS_API_KEY``,
     ``HARNESS_BASE_URL``, ``HARNESS_ORG_ID`` and ``HARNESS_PROJECT_ID`` are used.
 

@@ -165,6 +165,10 @@ class HarnessExecutionTrigger(BaseTrigger):
             )
             return
         fetch = executions.status_fetcher()
+        if client.config.coalesce_polls:
+            from airflow_provider_harness.client.coalesce import coalesced_fetcher
+
+            fetch = coalesced_fetcher(max_age=self.poll_interval / 2)
         follow = ExecutionFollow(
             self.execution_id,
             poll_interval=self.poll_interval,

@@ -1,0 +1,92 @@
+"""The project poller of coalesced polling: single-flight list refreshes, freshness, details fallback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from airflow_provider_harness.client.coalesce import ProjectPoller
+from airflow_provider_harness.client.executions import ExecutionSnapshot
+from airflow_provider_harness.client.statuses import NON_TERMINAL_STATUSES
+
+SCOPE = {"orgIdentifier": "o", "projectIdentifier": "p"}
+
+
+class FakeClient:
+    """Lists ``running`` (after a pause, so concurrent askers overlap); answers details for anything."""
+
+    def __init__(self, running: list[str]) -> None:
+        self.running = running
+        self.lists: list[dict[str, Any]] = []
+        self.details: list[str] = []
+        self.release = asyncio.Event()
+
+    async def paginate(self, call: Any, *, page_size: int, limit: int | None = None) -> AsyncIterator[Any]:
+        self.lists.append(dict(call.params))
+        await self.release.wait()
+        for execution_id in self.running:
+            yield {"planExecutionId": execution_id, "pipelineIdentifier": "p", "status": "Running"}
+
+    async def send(self, call: Any) -> ExecutionSnapshot:
+        execution_id = call.path.rsplit("/", 1)[-1]
+        self.details.append(execution_id)
+        return ExecutionSnapshot(execution_id, "p", "Success")
+
+
+async def test_concurrent_askers_share_one_list_and_the_rest_read_details() -> None:
+    client = FakeClient(["a", "b", "c"])
+    now = [100.0]
+    poller = ProjectPoller(client, SCOPE, clock=lambda: now[0])  # type: ignore[arg-type]
+    asks = [asyncio.ensure_future(poller.status(e, max_age=5.0)) for e in ("a", "b", "c", "gone")]
+    await asyncio.sleep(0)
+    client.release.set()
+    snapshots = await asyncio.gather(*asks)
+    assert len(client.lists) == 1
+    assert sorted(client.lists[0]["status"]) == sorted(NON_TERMINAL_STATUSES)
+    assert [s.status for s in snapshots] == ["Running", "Running", "Running", "Success"]
+    assert client.details == ["gone"] and poller.served_from_list == 3
+
+    now[0] = 104.0  # still fresh: no new list
+    assert (await poller.status("a", max_age=5.0)).status == "Running"
+    now[0] = 106.0  # stale: one refresh
+    assert (await poller.status("a", max_age=5.0)).status == "Running"
+    assert len(client.lists) == 2
+
+
+async def test_a_cancelled_asker_does_not_cancel_the_shared_refresh() -> None:
+    client = FakeClient(["a", "b"])
+    poller = ProjectPoller(client, SCOPE)  # type: ignore[arg-type]
+    victim = asyncio.ensure_future(poller.status("a", max_age=5.0))
+    other = asyncio.ensure_future(poller.status("b", max_age=5.0))
+    await asyncio.sleep(0)
+    victim.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await victim
+    client.release.set()
+    assert (await other).status == "Running"
+    assert len(client.lists) == 1 and poller.running.keys() == {"a", "b"}
+
+
+async def test_a_failed_refresh_reaches_every_asker_and_the_next_ask_lists_again() -> None:
+    class Failing(FakeClient):
+        attempts = 0
+
+        async def paginate(
+            self, call: Any, *, page_size: int, limit: int | None = None
+        ) -> AsyncIterator[Any]:
+            self.attempts += 1
+            if self.attempts == 1:
+                raise ConnectionError("boom")
+            async for item in super().paginate(call, page_size=page_size, limit=limit):
+                yield item
+
+    client = Failing(["a"])
+    client.release.set()
+    poller = ProjectPoller(client, SCOPE)  # type: ignore[arg-type]
+    results = await asyncio.gather(*(poller.status("a", 5.0) for _ in range(3)), return_exceptions=True)
+    assert all(isinstance(r, ConnectionError) for r in results)
+    assert (await poller.status("a", 5.0)).status == "Running"
+    assert client.attempts == 2  # one shared failed refresh, then one new refresh
