@@ -634,6 +634,25 @@ def list_executions_call(
     )
 
 
+def expected_duration_call(scope: Scope, pipeline_id: str, sample: int = 10) -> ApiCall[float | None]:
+    """The pipeline's typical duration in seconds: the median of its last ``sample`` successful runs
+    (None without any). Adaptive polling aims a read at the expected end of a run."""
+    import statistics
+    from dataclasses import replace
+
+    def parse(data: Any) -> float | None:
+        snapshots = [parse_summary(item) for item in SPRING_PAGE.items(data) if isinstance(item, Mapping)]
+        durations = [
+            (s.end_ts - s.start_ts) / 1000.0
+            for s in snapshots
+            if s.start_ts and s.end_ts and s.end_ts > s.start_ts
+        ]
+        return statistics.median(durations) if durations else None
+
+    call = list_executions_call(scope, pipeline_id, statuses=["Success"]).with_page(0, sample)
+    return replace(call, parse=parse)
+
+
 def notes_call(execution_id: str) -> ApiCall[str]:
     """The notes of an execution (``data.notes``)."""
     return ApiCall(

@@ -69,6 +69,11 @@ class ExecutionFollow:
     ``now`` is epoch seconds (the deadline is absolute, so it survives a deferral). Transient errors
     (5xx, 429, network) are tolerated until ``max_consecutive_errors`` in a row or ``error_budget_seconds``
     since the first of them; any other error ends the follow with ``error``.
+
+    Adaptive intervals (only with ``max_interval``): the wait grows with how long the execution has run
+    (a tenth of it), from ``poll_interval`` up to ``max_interval``, and shrinks again so that a read
+    falls on the expected end (``expected_seconds`` after the start, e.g. the pipeline's typical
+    duration); an execution past its expected end is read every ``poll_interval``.
     """
 
     def __init__(
@@ -81,9 +86,13 @@ class ExecutionFollow:
         max_consecutive_errors: int = 10,
         error_budget_seconds: float = 300.0,
         progress: StageProgress | None = None,
+        max_interval: float | None = None,
+        expected_seconds: float | None = None,
     ) -> None:
         self.execution_id = execution_id
         self.poll_interval = float(poll_interval)
+        self.max_interval = float(max_interval) if max_interval is not None else None
+        self.expected_seconds = expected_seconds
         self.deadline = deadline
         self.success_statuses = success_statuses
         self.budget = ErrorBudget(max_consecutive_errors, error_budget_seconds)
@@ -135,13 +144,33 @@ class ExecutionFollow:
             raise error
         return Finished("error", message, self.snapshot)
 
+    def interval(self, now: float) -> float:
+        """The wait before the next read (see the class docstring for adaptive intervals).
+
+        >>> from airflow_provider_harness.client.executions import ExecutionSnapshot
+        >>> follow = ExecutionFollow("e", poll_interval=10, max_interval=60, expected_seconds=900)
+        >>> follow.snapshot = ExecutionSnapshot("e", "p", "Running", start_ts=1_000_000)  # started at 1000 s
+        >>> follow.interval(1100.0), follow.interval(1500.0), follow.interval(1880.0), follow.interval(1950.0)
+        (10.0, 50.0, 20.0, 10.0)
+        """
+        base = self.poll_interval
+        start_ts = self.snapshot.start_ts if self.snapshot is not None else None
+        if self.max_interval is None or self.max_interval <= base or not start_ts:
+            return base
+        started = start_ts / 1000.0
+        wait = min(self.max_interval, max(base, (now - started) / 10.0))
+        if self.expected_seconds:
+            remaining = started + self.expected_seconds - now
+            wait = base if remaining <= 0 else min(wait, max(base, remaining))
+        return wait
+
     def _next(
         self, now: float, lines: tuple[str, ...], warning: str | None, after: float | None = None
     ) -> Decision:
         expired = self.due(now)
         if expired is not None:
             return Finished(expired.kind, expired.message, expired.snapshot, lines)
-        delay = self.poll_interval if after is None else after
+        delay = self.interval(now) if after is None else after
         if self.deadline is not None:
             delay = max(0.0, min(delay, self.deadline - now))
         return Poll(delay, lines, warning)

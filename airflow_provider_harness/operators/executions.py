@@ -154,6 +154,8 @@ class ExecutionFollower:
         max_consecutive_errors: int = 10,
         error_budget_seconds: float = 300.0,
         wait_first: bool = False,
+        max_interval: float | None = None,
+        expected_seconds: float | None = None,
     ) -> ExecutionSnapshot | None:
         """Poll until terminal (return the snapshot) or the deadline passes (return None), driving the one
         follow machine (:class:`~airflow_provider_harness.client.follow.ExecutionFollow`).
@@ -170,6 +172,8 @@ class ExecutionFollower:
             max_consecutive_errors=max_consecutive_errors,
             error_budget_seconds=error_budget_seconds,
             progress=self.progress,
+            max_interval=max_interval,
+            expected_seconds=expected_seconds,
         )
         decision = follow.begin(time.time(), wait_first=wait_first)
         while not isinstance(decision, Finished):
@@ -356,9 +360,11 @@ class _HarnessExecutionOperator(HarnessTaskMixin, BaseOperator):
         log_tail_lines: int = 30,
         notes: str | None = None,
         module: str | None = None,
+        max_poll_interval: float | timedelta | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.max_poll_interval = max_poll_interval
         self.harness_conn_id = harness_conn_id
         self.org_id = org_id
         self.project_id = project_id
@@ -385,6 +391,10 @@ class _HarnessExecutionOperator(HarnessTaskMixin, BaseOperator):
         if not isinstance(self.harness_conn_id, str) or not self.harness_conn_id:
             raise ValueError("harness_conn_id: give the id of a Harness connection")
         positive_seconds(self.poll_interval, "poll_interval")
+        if self.max_poll_interval is not None and positive_seconds(
+            self.max_poll_interval, "max_poll_interval"
+        ) < positive_seconds(self.poll_interval, "poll_interval"):
+            raise ValueError("max_poll_interval: must be at least poll_interval (the shortest wait)")
         seconds(self.timeout, "timeout")
         success_status_list(self.success_statuses)
         if not isinstance(self.log_tail_lines, int) or self.log_tail_lines < 0:
@@ -663,6 +673,7 @@ class _HarnessExecutionOperator(HarnessTaskMixin, BaseOperator):
                     cancel_on_kill=self.cancel_on_kill,
                     success_statuses=success,
                     try_number=context["ti"].try_number,
+                    max_poll_interval=self._max_poll_seconds(),
                 ),
                 method_name="execute_complete",
                 kwargs={"execution_id": execution_id, "try_number": context["ti"].try_number},
@@ -673,10 +684,30 @@ class _HarnessExecutionOperator(HarnessTaskMixin, BaseOperator):
             deadline=deadline,
             success_statuses=success,
             wait_first=snapshot is not None,
+            max_interval=self._max_poll_seconds(),
+            expected_seconds=self._expected_seconds(pipeline_id),
         )
         if final is None:
             return self._timed_out(follower)
         return self._finish(follower, final, success)
+
+    def _max_poll_seconds(self) -> float | None:
+        if self.max_poll_interval is None:
+            return None
+        return positive_seconds(self.max_poll_interval, "max_poll_interval")
+
+    def _expected_seconds(self, pipeline_id: str) -> float | None:
+        """The pipeline's typical duration, for adaptive polling (None without ``max_poll_interval``)."""
+        from airflow_provider_harness.client.errors import HarnessError
+        from airflow_provider_harness.client.executions import expected_duration_call
+
+        if self.max_poll_interval is None or not pipeline_id:
+            return None
+        try:
+            return self.client.send(expected_duration_call(self.scope, pipeline_id))
+        except (HarnessError, ValueError) as exc:
+            self.log.info("Typical duration of pipeline %s unknown (%s)", pipeline_id, exc)
+            return None
 
     def _finish(
         self,
@@ -787,6 +818,8 @@ class HarnessRunPipelineOperator(_HarnessExecutionOperator):
     :param wait_for_completion: wait for a terminal status (else return right after starting).
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
     :param poll_interval: seconds between status checks.
+    :param max_poll_interval: adaptive polling: the wait grows with the run time (a tenth of it) up to this,
+        and a check is aimed at the pipeline's typical end; None (default): every ``poll_interval``.
     :param timeout: give up waiting after this long (seconds or timedelta); the execution is then aborted
         when ``cancel_on_kill``. ``execution_timeout`` also applies while deferred.
     :param cancel_on_kill: abort the execution when the task is killed, marked failed/success, cleared

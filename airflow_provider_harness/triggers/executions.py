@@ -46,6 +46,8 @@ class HarnessExecutionTrigger(BaseTrigger):
     :param success_statuses: terminal statuses that count as success (default ``Success``, ``IgnoreFailed``).
     :param max_consecutive_errors: / :param error_budget_seconds: transient errors (5xx, 429, network)
         tolerated in a row before an ``error`` event.
+    :param max_poll_interval: adaptive polling: the wait grows with the run time up to this, and a read is
+        aimed at the pipeline's typical end (one list call at the start); None: every ``poll_interval``.
 
     >>> trigger = HarnessExecutionTrigger("exec1", org_id="default", project_id="proj", deadline=1.7e9)
     >>> classpath, kwargs = trigger.serialize()
@@ -67,6 +69,7 @@ class HarnessExecutionTrigger(BaseTrigger):
         max_consecutive_errors: int = 10,
         error_budget_seconds: float = 300.0,
         try_number: int | None = None,
+        max_poll_interval: float | None = None,
     ) -> None:
         super().__init__()
         #: The task try that deferred; echoed in the event so a stale event is recognised.
@@ -82,6 +85,7 @@ class HarnessExecutionTrigger(BaseTrigger):
         self.success_statuses = list(success_statuses) if success_statuses is not None else None
         self.max_consecutive_errors = int(max_consecutive_errors)
         self.error_budget_seconds = float(error_budget_seconds)
+        self.max_poll_interval = float(max_poll_interval) if max_poll_interval is not None else None
         self._finished = False
         self._client: AsyncHarnessClient | None = None
         self._scope: dict[str, str] | None = None
@@ -105,6 +109,7 @@ class HarnessExecutionTrigger(BaseTrigger):
                 "max_consecutive_errors": self.max_consecutive_errors,
                 "error_budget_seconds": self.error_budget_seconds,
                 **({"try_number": self.try_number} if self.try_number is not None else {}),
+                **({"max_poll_interval": self.max_poll_interval} if self.max_poll_interval else {}),
             },
         )
 
@@ -169,6 +174,12 @@ class HarnessExecutionTrigger(BaseTrigger):
             from airflow_provider_harness.client.coalesce import coalesced_fetcher
 
             fetch = coalesced_fetcher(max_age=self.poll_interval / 2)
+        expected: float | None = None
+        if self.max_poll_interval and self.pipeline_id:
+            try:
+                expected = await client.send(executions.expected_duration_call(scope, self.pipeline_id))
+            except (HarnessError, ValueError) as exc:
+                self.log.info("Typical duration of pipeline %s unknown (%s)", self.pipeline_id, exc)
         follow = ExecutionFollow(
             self.execution_id,
             poll_interval=self.poll_interval,
@@ -176,6 +187,8 @@ class HarnessExecutionTrigger(BaseTrigger):
             success_statuses=self.success_statuses,
             max_consecutive_errors=self.max_consecutive_errors,
             error_budget_seconds=self.error_budget_seconds,
+            max_interval=self.max_poll_interval,
+            expected_seconds=expected,
         )
 
         async def read() -> ExecutionSnapshot | Exception:

@@ -1,6 +1,7 @@
-"""Coalesced polling against the emulator: many triggers of one project share one list call per poll, get
-their own event each, fall back to details calls for what the list does not show, and a cancelled trigger
-leaves the others unharmed."""
+"""Polling at scale against the emulator. Coalesced polling: many triggers of one project share one list call
+per poll, get their own event each, fall back to details calls for what the list does not show, and a
+cancelled trigger leaves the others unharmed. Adaptive intervals: the typical duration is read once and the
+run still ends with its event, deferred and on the worker."""
 
 from __future__ import annotations
 
@@ -10,9 +11,17 @@ import time
 from typing import Any
 
 import pytest
-from test_executions_integration import gated_pipeline_yaml, run_trigger
+from test_executions_integration import (
+    OK_PIPELINE,
+    TaskInstance,
+    context,
+    gated_pipeline_yaml,
+    recorded,
+    run_trigger,
+)
 
 from airflow_provider_harness.client.transport import close_shared_async_clients
+from airflow_provider_harness.operators.executions import HarnessRunPipelineOperator
 from airflow_provider_harness.triggers.executions import HarnessExecutionTrigger
 
 pytestmark = pytest.mark.integration
@@ -110,3 +119,43 @@ async def test_a_cancelled_trigger_leaves_the_shared_poller_working(harness: Any
     await close_shared_async_clients()
     assert {e["status"] for e in events} == {"success"}
     assert harness.execution(ids[0])["status"] == "ApprovalWaiting"  # cancelling aborted nothing
+
+
+async def test_adaptive_polling_reads_the_typical_duration_once_and_ends(
+    harness: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = harness.connection_dict()
+    conn["extra"].update({"max_retries": 0, "coalesce_polls": False})  # every list call is the duration read
+    monkeypatch.setenv("AIRFLOW_CONN_HARNESS_DEFAULT", json.dumps(conn))
+    harness.create_pipeline(gated_pipeline_yaml("held"))
+    first = harness.execute("held")
+    harness.wait_for_status(first, {"ApprovalWaiting"}, timeout=60)
+    harness.approve(first, step="gate")
+    harness.wait_for_status(first, timeout=60)
+    second = harness.execute("held")
+    harness.wait_for_status(second, {"ApprovalWaiting"}, timeout=60)
+    harness.clear_counters()
+    adaptive = HarnessExecutionTrigger(
+        second, pipeline_id="held", poll_interval=0.05, max_poll_interval=0.2, deadline=time.time() + 120
+    )
+    assert adaptive.serialize()[1]["max_poll_interval"] == 0.2
+    task = asyncio.ensure_future(run_trigger(adaptive))
+    await wait_for(lambda: harness.request_count(LIST_PATH, "POST") >= 1, "the typical duration read")
+    await approve_all(harness, [second])
+    event = await task
+    await close_shared_async_clients()
+    assert event["status"] == "success"
+    assert harness.request_count(LIST_PATH, "POST") == 1
+
+
+def test_adaptive_polling_on_the_worker(harness: Any) -> None:
+    harness.create_pipeline(OK_PIPELINE)
+    op = HarnessRunPipelineOperator(
+        task_id="run", pipeline_id="ok", poll_interval=0.02, max_poll_interval=0.1, deferrable=False
+    )
+    log = recorded(op)
+    assert op.execute(context(TaskInstance())) and "ended Success" in log.text
+    with pytest.raises(ValueError, match="max_poll_interval: must be at least poll_interval"):
+        HarnessRunPipelineOperator(
+            task_id="bad", pipeline_id="ok", poll_interval=5, max_poll_interval=1
+        ).execute(context(TaskInstance("bad")))

@@ -124,3 +124,28 @@ def test_due_says_timeout_only_once_the_deadline_passed() -> None:
     assert machine.due(9.9) is None
     due = machine.due(10.0)
     assert due is not None and due.kind == "timeout"
+
+
+@pytest.mark.parametrize(
+    ("now", "expected", "wait"),
+    [
+        (1_005.0, None, 10.0),  # young run: the base interval
+        (1_300.0, None, 30.0),  # a tenth of the run time
+        (5_000.0, None, 60.0),  # never more than max_interval
+        (1_600.0, 650.0, 50.0),  # the expected end (1650) is 50 s away: aim the read at it
+        (1_645.0, 650.0, 10.0),  # 5 s away: never below the base interval
+        (1_700.0, 650.0, 10.0),  # overdue: check every base interval
+    ],
+)
+def test_adaptive_intervals(now: float, expected: float | None, wait: float) -> None:
+    machine = follow(max_interval=60.0, expected_seconds=expected)
+    machine.snapshot = ExecutionSnapshot("e1", "p", "Running", start_ts=1_000_000)
+    assert machine.interval(now) == pytest.approx(wait)
+    decision = machine.step(ExecutionSnapshot("e1", "p", "Running", start_ts=1_000_000), now)
+    assert isinstance(decision, Poll) and decision.after == pytest.approx(wait)
+
+
+def test_without_max_interval_the_wait_is_always_the_poll_interval() -> None:
+    machine = follow()
+    machine.snapshot = ExecutionSnapshot("e1", "p", "Running", start_ts=1_000_000)
+    assert machine.interval(99_999.0) == 10.0
