@@ -5,10 +5,12 @@ With ``coalesce_polls`` on the connection, a trigger reads its execution's statu
 instead of one details GET per execution per poll. The poller answers from its latest list of the
 project's *running* executions (``POST /pipeline/api/pipelines/execution/summary`` filtered to the
 non-terminal statuses, every page) when it is at most ``max_age`` seconds old, and refreshes it once for
-all the triggers that ask meanwhile (single flight). An execution the list does not show - it ended, has
-not reached the list yet, or the list cannot see it (another module, a permission gap) - is read with its
-own details call, so every trigger still gets a full snapshot. Requests then grow with projects and
-completions, not with executions.
+all the triggers that ask meanwhile (single flight). Executions that left the running set since the last
+refresh are read from one list of the project's newest ended executions (``endTs`` descending), so the
+list tells their outcome too, without a call per completion. An execution neither list shows - it has not
+reached the list yet, or the list cannot see it (another module, a permission gap) - is read with its own
+details call, so every trigger still gets a full snapshot. Requests then grow with projects, not with
+executions or completions.
 
 The poller holds no per-trigger state: a trigger that is cancelled (killed, reassigned, triggerer
 restart) leaves nothing behind; the refresh it was waiting for is shielded and serves the others.
@@ -25,6 +27,7 @@ import hashlib
 import time
 import weakref
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_harness.client.executions import (
@@ -33,7 +36,7 @@ from airflow_provider_harness.client.executions import (
     list_executions_call,
     parse_summary,
 )
-from airflow_provider_harness.client.statuses import NON_TERMINAL_STATUSES
+from airflow_provider_harness.client.statuses import NON_TERMINAL_STATUSES, TERMINAL_STATUSES
 
 if TYPE_CHECKING:
     from airflow_provider_harness.client.transport import AsyncHarnessClient
@@ -41,6 +44,10 @@ if TYPE_CHECKING:
 #: The most running executions one list refresh reads in a project (bounded memory).
 MAX_LISTED = 20_000
 LIST_PAGE_SIZE = 100
+#: Ended executions read beyond those that left the running set (others of the project end meanwhile).
+ENDED_SLACK = 200
+#: How long an ended execution's snapshot is kept for a follower that asks late (then: its details call).
+ENDED_KEEP_SECONDS = 600.0
 
 
 class ProjectPoller:
@@ -57,6 +64,7 @@ class ProjectPoller:
         self.scope = dict(scope)
         self.clock = clock
         self.running: dict[str, ExecutionSnapshot] = {}
+        self.ended: dict[str, tuple[ExecutionSnapshot, float]] = {}
         self.listed_at: float | None = None
         self.list_calls = 0
         self.detail_calls = 0
@@ -74,6 +82,8 @@ class ProjectPoller:
         if not self.fresh(max_age):
             await self._refreshed()
         snapshot = self.running.get(execution_id)
+        if snapshot is None and execution_id in self.ended:
+            snapshot = self.ended[execution_id][0]
         if snapshot is not None:
             self.served_from_list += 1
             return snapshot
@@ -93,8 +103,21 @@ class ProjectPoller:
         async for item in self.client.paginate(call, page_size=LIST_PAGE_SIZE, limit=MAX_LISTED):
             snapshot = parse_summary(item)
             running[snapshot.execution_id] = snapshot
+        left = set(self.running) - set(running)
+        if left:
+            ended_call = list_executions_call(self.scope, statuses=TERMINAL_STATUSES)
+            ended_call = replace(ended_call, params={**ended_call.params, "sort": "endTs,DESC"})
+            self.list_calls += 1
+            limit = len(left) + ENDED_SLACK
+            # newest ended first; bounded by the limit (a page or two), no early exit to leave nothing open
+            async for item in self.client.paginate(ended_call, page_size=LIST_PAGE_SIZE, limit=limit):
+                snapshot = parse_summary(item)
+                if snapshot.execution_id in left:
+                    self.ended[snapshot.execution_id] = (snapshot, started)
+        # ended executions are kept a while for followers that ask late, then dropped: memory stays bounded
+        self.ended = {k: v for k, v in self.ended.items() if started - v[1] <= ENDED_KEEP_SECONDS}
         self.running = running
-        self.listed_at = started  # the list shows the state when it was asked for
+        self.listed_at = started  # the lists show the state when they were asked for
 
 
 _POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], ProjectPoller]] = (

@@ -90,3 +90,34 @@ async def test_a_failed_refresh_reaches_every_asker_and_the_next_ask_lists_again
     assert all(isinstance(r, ConnectionError) for r in results)
     assert (await poller.status("a", 5.0)).status == "Running"
     assert client.attempts == 2  # one shared failed refresh, then one new refresh
+
+
+async def test_executions_that_left_the_running_set_come_from_one_ended_list() -> None:
+    class Ending(FakeClient):
+        async def paginate(
+            self, call: Any, *, page_size: int, limit: int | None = None
+        ) -> AsyncIterator[Any]:
+            self.lists.append(dict(call.params))
+            if call.params.get("sort") == "endTs,DESC":
+                for execution_id in ("other", "a", "b"):
+                    yield {"planExecutionId": execution_id, "pipelineIdentifier": "p", "status": "Success"}
+                return
+            for execution_id in self.running:
+                yield {"planExecutionId": execution_id, "pipelineIdentifier": "p", "status": "Running"}
+
+    client = Ending(["a", "b", "c"])
+    now = [0.0]
+    poller = ProjectPoller(client, SCOPE, clock=lambda: now[0])  # type: ignore[arg-type]
+    assert (await poller.status("a", 1.0)).status == "Running"
+    client.running = ["c"]  # a and b ended
+    now[0] = 2.0
+    done = [await poller.status(e, 1.0) for e in ("a", "b", "c")]
+    assert [s.status for s in done] == ["Success", "Success", "Running"]
+    assert client.details == []  # the ended list told the outcome: no call per completion
+    assert [c.get("sort") for c in client.lists] == ["startTs,DESC", "startTs,DESC", "endTs,DESC"]
+    now[0] = 300.0  # kept for a follower that asks late
+    assert (await poller.status("a", 1.0)).status == "Success"
+    assert client.details == []
+    now[0] = 700.0  # then dropped: its details call
+    assert (await poller.status("a", 1.0)).status == "Success"
+    assert client.details == ["a"]
