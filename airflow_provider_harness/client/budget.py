@@ -6,9 +6,9 @@ its calls wait for a token instead, so polls slow down evenly rather than fail. 
 ``per_minute / 60`` tokens a second and holds at most ``burst``; a request takes one token, or reserves the
 next one and waits for it (reservations are fair: first come, first served).
 
-The budget is per process and per API key (the key's digest, never the key). Several processes sharing a
-key (triggerers, workers) each have their own: set the connection's ``requests_per_minute`` to about
-``900 / processes`` (see docs/connection.md).
+The budget is per process and per API key (``HarnessConfig.key_digest``, never the key). Several processes
+sharing a key (triggerers, workers) each have their own: set the connection's ``requests_per_minute`` to
+about ``900 / processes`` (see docs/connection.md).
 
 >>> bucket = TokenBucket(per_minute=60, burst=2, now=0.0)
 >>> [bucket.reserve(0.0) for _ in range(4)]
@@ -20,7 +20,6 @@ key (triggerers, workers) each have their own: set the connection's ``requests_p
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import threading
 import time
 
@@ -65,10 +64,10 @@ _BUCKETS: dict[tuple[str, str, float], TokenBucket] = {}
 _BUCKETS_LOCK = threading.Lock()
 
 
-def bucket_for(base_url: str, api_key: str, per_minute: float) -> TokenBucket:
-    """This process's bucket for one API key at one Harness (created on first use)."""
-    digest = hashlib.sha256(api_key.encode()).hexdigest()[:16]
-    key = (base_url, digest, float(per_minute))
+def bucket_for(base_url: str, key_digest: str, per_minute: float) -> TokenBucket:
+    """This process's bucket for one API key (by its digest, ``HarnessConfig.key_digest``) at one Harness
+    (created on first use)."""
+    key = (base_url, key_digest, float(per_minute))
     with _BUCKETS_LOCK:
         bucket = _BUCKETS.get(key)
         if bucket is None:

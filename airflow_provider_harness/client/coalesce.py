@@ -23,7 +23,6 @@ False
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 import weakref
 from collections.abc import Callable, Mapping
@@ -66,8 +65,6 @@ class ProjectPoller:
         self.running: dict[str, ExecutionSnapshot] = {}
         self.ended: dict[str, tuple[ExecutionSnapshot, float]] = {}
         self.listed_at: float | None = None
-        self.list_calls = 0
-        self.detail_calls = 0
         self.served_from_list = 0
         self._refresh: asyncio.Future[None] | None = None
 
@@ -87,7 +84,6 @@ class ProjectPoller:
         if snapshot is not None:
             self.served_from_list += 1
             return snapshot
-        self.detail_calls += 1
         return await fetch_execution_status(self.client, self.scope, execution_id)
 
     async def _refreshed(self) -> None:
@@ -99,7 +95,6 @@ class ProjectPoller:
         running: dict[str, ExecutionSnapshot] = {}
         call = list_executions_call(self.scope, statuses=NON_TERMINAL_STATUSES)
         started = self.clock()
-        self.list_calls += 1
         async for item in self.client.paginate(call, page_size=LIST_PAGE_SIZE, limit=MAX_LISTED):
             snapshot = parse_summary(item)
             running[snapshot.execution_id] = snapshot
@@ -107,7 +102,6 @@ class ProjectPoller:
         if left:
             ended_call = list_executions_call(self.scope, statuses=TERMINAL_STATUSES)
             ended_call = replace(ended_call, params={**ended_call.params, "sort": "endTs,DESC"})
-            self.list_calls += 1
             limit = len(left) + ENDED_SLACK
             # newest ended first; bounded by the limit (a page or two), no early exit to leave nothing open
             async for item in self.client.paginate(ended_call, page_size=LIST_PAGE_SIZE, limit=limit):
@@ -128,11 +122,10 @@ _POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, .
 def project_poller(client: AsyncHarnessClient, scope: Mapping[str, str]) -> ProjectPoller:
     """This event loop's poller for the client's Harness, account and key, and ``scope``'s project."""
     config = client.config
-    digest = hashlib.sha256(config.api_key.reveal().encode()).hexdigest()[:16]
     key = (
         config.base_url,
         config.account_id,
-        digest,
+        config.key_digest,
         str(scope.get("orgIdentifier", "")),
         str(scope.get("projectIdentifier", "")),
     )

@@ -10,11 +10,13 @@ HarnessConfig(base_url='https://app.harness.io', account_id='acc', api_key=***,
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -212,6 +214,12 @@ class HarnessConfig:
             f"HarnessConfig(base_url={self.base_url!r}, account_id={self.account_id!r}, api_key=***, "
             f"org_id={self.org_id!r}, project_id={self.project_id!r})"
         )
+
+    @cached_property
+    def key_digest(self) -> str:
+        """A short digest of the API key, never the key: what per-key state (the request budget, the
+        coalescing pollers) is keyed by. Computed once per config, not per request."""
+        return hashlib.sha256(self.api_key.reveal().encode()).hexdigest()[:16]
 
     def secret_values(self) -> tuple[str, ...]:
         """Every secret this config holds (API key, proxy password), for redaction from messages."""

@@ -684,13 +684,14 @@ class AsyncHarnessClient(_ClientBase):
         if self._own is not None:
             await self._own.client.aclose()
 
-    @property
+    @functools.cached_property
     def budget(self) -> TokenBucket | None:
-        """This process's request budget for the key (``requests_per_minute``), or None without one."""
+        """This process's request budget for the key (``requests_per_minute``), or None without one;
+        looked up once per client, not per request."""
         per_minute = self.config.requests_per_minute
         if per_minute is None:
             return None
-        return bucket_for(self.config.base_url, self.config.api_key.reveal(), per_minute)
+        return bucket_for(self.config.base_url, self.config.key_digest, per_minute)
 
     async def send_raw(self, call: ApiCall[Any]) -> tuple[Any, httpx.Headers]:
         """Send ``call`` with retries; return the decoded result and response headers. Every attempt first

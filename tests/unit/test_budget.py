@@ -46,10 +46,12 @@ def test_the_bucket_is_fair_across_threads() -> None:
 
 def test_one_bucket_per_key_and_harness_keyed_by_digest(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(budget, "_BUCKETS", {})
-    first = bucket_for("https://h", KEY, 450)
-    assert bucket_for("https://h", KEY, 450) is first
-    assert bucket_for("https://h", "pat.acc1.tok.other", 450) is not first
-    assert bucket_for("https://other", KEY, 450) is not first
+    digest = HarnessConfig(account_id="acc1", api_key=Secret(KEY)).key_digest
+    other = HarnessConfig(account_id="acc1", api_key=Secret("pat.acc1.tok.other")).key_digest
+    first = bucket_for("https://h", digest, 450)
+    assert bucket_for("https://h", digest, 450) is first
+    assert bucket_for("https://h", other, 450) is not first
+    assert bucket_for("https://other", digest, 450) is not first
     assert all(KEY not in repr(k) and "budgetsecret" not in repr(k) for k in budget._BUCKETS)
     with pytest.raises(ValueError, match="requests_per_minute"):
         TokenBucket(per_minute=0)
@@ -78,7 +80,7 @@ def test_async_calls_wait_for_the_budget_instead_of_meeting_a_429(monkeypatch: p
 
     results = asyncio.run(main())
     assert len(results) == 53 and all(r == {"ok": True} for r in results)
-    bucket = bucket_for("https://harness.test", KEY, 600)
+    bucket = bucket_for("https://harness.test", config.key_digest, 600)
     assert bucket.waited == 3
     assert max(sent) - min(sent) >= 0.25  # the last three were spaced at the rate, not sent at once
 

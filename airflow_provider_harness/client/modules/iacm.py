@@ -877,11 +877,6 @@ def run_outcome(
     )
 
 
-def list_all(client: HarnessClient, call: ApiCall[Any], limit: int | None = None) -> list[Any]:
-    """Every item of a paged IaCM list call."""
-    return list(client.paginate(call, page_size=IACM_PAGE.max_size, limit=limit))
-
-
 __all__ = [
     "BASE",
     "EVENT_TYPES",
@@ -909,7 +904,6 @@ __all__ = [
     "force_unlock_call",
     "iacm_call",
     "iacm_stages",
-    "list_all",
     "pipelines_call",
     "project_ephemeral_call",
     "project_path",
