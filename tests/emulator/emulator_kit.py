@@ -14,7 +14,26 @@ from airflow_provider_harness.emulator.server import EmulatorHandle
 TERMINAL = {"Success", "Failed", "Aborted", "Expired", "ApprovalRejected", "Errored", "IgnoreFailed"}
 
 
-class Api:
+class Verbs:
+    """``get``/``post``/``put``/``delete`` over a client's ``request(method, path, **kwargs)``."""
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        raise NotImplementedError
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("PUT", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("DELETE", path, **kwargs)
+
+
+class Api(Verbs):
     """httpx with the emulator's key and default scope query parameters."""
 
     def __init__(self, handle: EmulatorHandle) -> None:
@@ -37,18 +56,6 @@ class Api:
     ) -> httpx.Response:
         query = self.scope(**(params or {})) if scoped and not isinstance(params, list) else params
         return self.client.request(method, path, params=query, **kwargs)
-
-    def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("GET", path, **kwargs)
-
-    def post(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("POST", path, **kwargs)
-
-    def put(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("PUT", path, **kwargs)
-
-    def delete(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("DELETE", path, **kwargs)
 
     # -- pipelines and executions ------------------------------------------------------------------
     def create_pipeline(self, text: str) -> httpx.Response:

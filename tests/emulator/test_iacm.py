@@ -12,14 +12,14 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import yaml
-from emulator_kit import Api, pipeline_yaml, stage, step
+from emulator_kit import Api, Verbs, pipeline_yaml, stage, step
 
 from airflow_provider_harness.emulator.server import EmulatorHandle, run_emulator
 
 T = TypeVar("T")
 
 
-class Iacm:
+class Iacm(Verbs):
     """httpx for the IaCM API of the handle's project (``Harness-Account`` header, no scope query)."""
 
     def __init__(self, handle: EmulatorHandle) -> None:
@@ -32,18 +32,6 @@ class Iacm:
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         return self.client.request(method, self.handle.iacm_path(path), **kwargs)
-
-    def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("GET", path, **kwargs)
-
-    def post(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("POST", path, **kwargs)
-
-    def put(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("PUT", path, **kwargs)
-
-    def delete(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("DELETE", path, **kwargs)
 
     def create(self, identifier: str, **fields: Any) -> dict[str, Any]:
         response = self.post("/workspaces", json=workspace_body(identifier, **fields))

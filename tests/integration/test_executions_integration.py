@@ -462,7 +462,8 @@ async def test_5xx_burst_and_429_while_polling_do_not_fail(harness: Any) -> None
 
 
 async def run_trigger_then_approve(harness: Any, trigger: HarnessExecutionTrigger) -> dict[str, Any]:
-    """Run the trigger; once it has seen the held execution running, approve it and await the event."""
+    """Run the trigger; once it has seen the held execution running and its gate waiting (a gate after
+    other steps takes a moment to be reached), approve it and await the event."""
     details = f"/pipeline/api/pipelines/execution/v2/{trigger.execution_id}"
     polls_before = harness.request_count(details, "GET")
     task = asyncio.ensure_future(run_trigger(trigger))
@@ -470,8 +471,19 @@ async def run_trigger_then_approve(harness: Any, trigger: HarnessExecutionTrigge
     while harness.request_count(details, "GET") <= polls_before:
         assert not task.done() and time.monotonic() < deadline
         await asyncio.sleep(0.01)
+    # through the admin API, which injected faults never hit: the trigger alone meets them
+    while not await asyncio.to_thread(gate_waiting, harness, trigger.execution_id):
+        assert not task.done() and time.monotonic() < deadline + 30
+        await asyncio.sleep(0.01)
     await asyncio.to_thread(harness.approve, trigger.execution_id, "gate")
     return await task
+
+
+def gate_waiting(harness: Any, execution_id: str) -> bool:
+    return any(
+        e["planExecutionId"] == execution_id and e["status"] == "ApprovalWaiting"
+        for e in harness.executions()
+    )
 
 
 async def test_deferrable_success_and_failure_through_real_trigger(harness: Any) -> None:

@@ -21,7 +21,7 @@ from test_executions_integration import (
     _task_states,
     context,
     recorded,
-    run_trigger,
+    run_trigger_then_approve,
 )
 
 from airflow_provider_harness.client import resources
@@ -382,19 +382,6 @@ def test_a_failed_apply_fails_the_task_with_the_step_message(harness: Any, clien
     ref = resources.resource_ref(client.config, "workspace", "backfill_env")
     found = resources.get(client, ref)
     assert found is not None and found.entity["status"] == "failed"
-
-
-async def run_trigger_then_approve(harness: Any, trigger: HarnessExecutionTrigger) -> dict[str, Any]:
-    details = f"/pipeline/api/pipelines/execution/v2/{trigger.execution_id}"
-    polls_before = harness.request_count(details, "GET")
-    task = asyncio.ensure_future(run_trigger(trigger))
-    deadline = time.monotonic() + 30
-    while harness.request_count(details, "GET") <= polls_before:
-        assert not task.done() and time.monotonic() < deadline
-        await asyncio.sleep(0.01)
-    await asyncio.to_thread(harness.wait_for_status, trigger.execution_id, {"ApprovalWaiting"}, 60)
-    await asyncio.to_thread(harness.approve, trigger.execution_id, "gate")
-    return await task
 
 
 async def test_deferred_run_resumes_with_the_outcome_through_the_real_trigger(
