@@ -20,6 +20,7 @@ See docs/development.md.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -328,13 +329,41 @@ class LiveAirflow:
         return time.monotonic() - started
 
     def ensure_running(self, timeout: float = 120) -> list[str]:
-        """Restart any component that died (e.g. a triggerer a previous test crashed); returns their names."""
+        """Restart any component that died (e.g. a triggerer a previous test stopped) or that stays
+        unhealthy (a scheduler hung in its shutdown no longer heartbeats); returns their names.
+
+        A component that is merely slow gets ``timeout`` seconds to heartbeat again before it is
+        replaced, so a busy machine does not cost a healthy scheduler its running tasks.
+        """
         dead = [name for name, proc in self.processes.items() if proc.poll() is not None]
         for component in dead:
             self._spawn(component)
-        if dead:
-            self._wait(self._healthy, timeout, f"restarted {', '.join(dead)} to report healthy")
-        return dead
+        if not dead and self._healthy():
+            return []
+        deadline = time.monotonic() + timeout
+        while not self._healthy() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        stuck = [name for name in self._unhealthy() if name not in dead]
+        for component in stuck:
+            self.stop_component(component)
+            self._spawn(component)
+        self._wait(self._healthy, timeout, f"restarted {', '.join(dead + stuck)} to report healthy")
+        return dead + stuck
+
+    def stop_component(self, component: str, grace: float = 30) -> None:
+        """What a deploy or a node drain does: SIGTERM the component's process group and wait for it;
+        SIGKILL the group if it has not exited after ``grace`` seconds (a LocalExecutor scheduler waits
+        for its running tasks on SIGTERM, which can outlast any test)."""
+        proc = self.processes[component]
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
     def _spawn(self, component: str) -> None:
         with (self.home / f"{component}.log").open("ab") as log:
@@ -354,12 +383,22 @@ class LiveAirflow:
                 raise RuntimeError(f"airflow {component} exited {proc.returncode}:\n{self.tail(component)}")
 
     def _healthy(self) -> bool:
+        return not self._unhealthy()
+
+    def _unhealthy(self) -> list[str]:
+        """The components the API's health endpoint does not report healthy (all, if it is down)."""
+        names = {"scheduler": "scheduler", "triggerer": "triggerer", "dag_processor": "dag-processor"}
         try:
             health = self._client.get("/api/v2/monitor/health").json()
         except (httpx.HTTPError, ValueError):
-            return False
-        wanted = ("metadatabase", "scheduler", "triggerer", "dag_processor")
-        return all((health.get(name) or {}).get("status") == "healthy" for name in wanted)
+            return ["api-server"]
+        if (health.get("metadatabase") or {}).get("status") != "healthy":
+            return ["api-server"]
+        return [
+            component
+            for key, component in names.items()
+            if (health.get(key) or {}).get("status") != "healthy"
+        ]
 
     def stop(self) -> None:
         """SIGTERM every component's process group, then SIGKILL what is left after 20 s."""
@@ -378,7 +417,7 @@ class LiveAirflow:
     def tail(self, component: str, lines: int = 60) -> str:
         """The last lines a component printed (``<home>/<component>.log``), less HTTP access lines."""
         text = (self.home / f"{component}.log").read_text(errors="replace")
-        noise = ('HTTP/1.1" ', "DAG bundles loaded")
+        noise = ('HTTP/1.1" ', "DAG bundles loaded", "[http.access]")
         kept = [line for line in text.splitlines() if not any(marker in line for marker in noise)]
         return "\n".join(kept[-lines:])
 
@@ -518,7 +557,10 @@ class LiveAirflow:
             seen.append(self.task_state(dag_id, run_id, task_id))
             return seen[-1] in wanted
 
-        self._wait(reached, timeout, f"{dag_id}.{task_id} to reach {sorted(wanted)} (last: {seen[-1:]})")
+        try:
+            self._wait(reached, timeout, f"{dag_id}.{task_id} to reach {sorted(wanted)}")
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}\nlast state seen: {seen[-1:]}") from None
         return str(seen[-1])
 
     def wait_for_defer_exit(

@@ -15,8 +15,6 @@ Every wait is for a state (execution status, delivery recorded, DAG parsed, run 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -216,9 +214,7 @@ def test_an_event_received_while_the_scheduler_is_down_runs_it_after_a_restart(
         pipeline_yaml("restart_probe", [webhook_rule("to_airflow", receiver, TOKEN, ["PipelineSuccess"])])
     )
 
-    scheduler = live_airflow.processes["scheduler"]
-    os.killpg(scheduler.pid, signal.SIGTERM)
-    scheduler.wait(timeout=60)
+    live_airflow.stop_component("scheduler")
     try:
         execution, deliveries = run_and_deliver(emulator, "restart_probe")
         assert [d["statusCode"] for d in deliveries] == [201], deliveries

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import runpy
-import signal
 import sqlite3
 import threading
 import time
@@ -151,13 +149,6 @@ class AssetView:
         return set(execution_ids) <= seen
 
 
-def stop_triggerer(live: Any) -> None:
-    """What a deploy or a node drain does: SIGTERM the triggerer (its process group) and wait for it."""
-    proc = live.processes["triggerer"]
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(timeout=60)
-
-
 def watcher_triggers(asset: AssetView) -> int:
     """How many polling watcher triggers the metadata DB holds."""
     sql = "SELECT count(*) FROM trigger WHERE classpath LIKE '%.HarnessExecutionEventTrigger'"
@@ -215,7 +206,7 @@ def test_live_watcher_turns_executions_into_asset_events_across_a_triggerer_rest
         )
         wait_until(lambda: asset.committed(before), "the watermark to include batch 1", 60, live_airflow)
 
-        stop_triggerer(live_airflow)
+        live_airflow.stop_component("triggerer")
         while_down = [emulator.execute(PIPELINE) for _ in range(2)]
         for execution_id in while_down:
             emulator.wait_for_status(execution_id)
