@@ -12,8 +12,14 @@ reached the list yet, or the list cannot see it (another module, a permission ga
 details call, so every trigger still gets a full snapshot. Requests then grow with projects, not with
 executions or completions.
 
-The poller holds no per-trigger state: a trigger that is cancelled (killed, reassigned, triggerer
-restart) leaves nothing behind; the refresh it was waiting for is shielded and serves the others.
+A follower sleeps between polls through :meth:`ProjectPoller.sleep`: a refresh that sees its execution
+leave the running set wakes it at once, and while followers sleep the poller lists every ``max_age`` on
+its own, so an end is seen within about ``max_age`` of happening, not a whole poll interval plus the
+list's age later.
+
+The poller keeps no per-trigger state beyond a sleeping follower's wake-up future: a trigger that is
+cancelled (killed, reassigned, triggerer restart) leaves nothing behind; the refresh it was waiting for is
+shielded and serves the others.
 
 >>> poller = ProjectPoller(None, {"orgIdentifier": "o", "projectIdentifier": "p"})  # type: ignore[arg-type]
 >>> poller.fresh(max_age=10.0, now=0.0)
@@ -62,11 +68,18 @@ class ProjectPoller:
         self.client = client
         self.scope = dict(scope)
         self.clock = clock
-        self.running: dict[str, ExecutionSnapshot] = {}
+        #: The running executions of the last list, as listed (parsed when a follower asks: see status).
+        self.running: dict[str, Mapping[str, Any]] = {}
+        #: Snapshots parsed from ``running``, with the item each came from (reused while it is unchanged).
+        self._parsed: dict[str, tuple[Mapping[str, Any], ExecutionSnapshot]] = {}
         self.ended: dict[str, tuple[ExecutionSnapshot, float]] = {}
         self.listed_at: float | None = None
         self.served_from_list = 0
         self._refresh: asyncio.Future[None] | None = None
+        #: Followers sleeping until their next poll, by execution id (see :meth:`sleep`).
+        self._sleepers: dict[str, list[asyncio.Future[None]]] = {}
+        self._list_every: float | None = None
+        self._lister: asyncio.Future[None] | None = None
 
     def fresh(self, max_age: float, now: float | None = None) -> bool:
         """Whether the last list is at most ``max_age`` seconds old."""
@@ -78,7 +91,7 @@ class ProjectPoller:
         """The execution's snapshot: from a list at most ``max_age`` old, else from its details call."""
         if not self.fresh(max_age):
             await self._refreshed()
-        snapshot = self.running.get(execution_id)
+        snapshot = self._running_snapshot(execution_id)
         if snapshot is None and execution_id in self.ended:
             snapshot = self.ended[execution_id][0]
         if snapshot is not None:
@@ -86,18 +99,34 @@ class ProjectPoller:
             return snapshot
         return await fetch_execution_status(self.client, self.scope, execution_id)
 
+    def _running_snapshot(self, execution_id: str) -> ExecutionSnapshot | None:
+        """The listed execution, parsed on first ask; an item equal to the one parsed last time (the
+        common case: still running the same stage) reuses that snapshot instead of parsing again."""
+        item = self.running.get(execution_id)
+        if item is None:
+            return None
+        parsed = self._parsed.get(execution_id)
+        if parsed is not None and (parsed[0] is item or parsed[0] == item):
+            snapshot = parsed[1]
+        else:
+            snapshot = parse_summary(item)
+        self._parsed[execution_id] = (item, snapshot)
+        return snapshot
+
     async def _refreshed(self) -> None:
         if self._refresh is None or self._refresh.done():
             self._refresh = asyncio.ensure_future(self._list())
         await asyncio.shield(self._refresh)
 
     async def _list(self) -> None:
-        running: dict[str, ExecutionSnapshot] = {}
+        running: dict[str, Mapping[str, Any]] = {}
         call = list_executions_call(self.scope, statuses=NON_TERMINAL_STATUSES)
         started = self.clock()
         async for item in self.client.paginate(call, page_size=LIST_PAGE_SIZE, limit=MAX_LISTED):
-            snapshot = parse_summary(item)
-            running[snapshot.execution_id] = snapshot
+            execution_id = item.get("planExecutionId") if isinstance(item, Mapping) else None
+            if not isinstance(execution_id, str) or not execution_id:
+                raise ValueError("Harness listed an execution without planExecutionId")
+            running[execution_id] = item
         left = set(self.running) - set(running)
         if left:
             ended_call = list_executions_call(self.scope, statuses=TERMINAL_STATUSES)
@@ -105,13 +134,66 @@ class ProjectPoller:
             limit = len(left) + ENDED_SLACK
             # newest ended first; bounded by the limit (a page or two), no early exit to leave nothing open
             async for item in self.client.paginate(ended_call, page_size=LIST_PAGE_SIZE, limit=limit):
-                snapshot = parse_summary(item)
-                if snapshot.execution_id in left:
+                # only the executions that left are parsed: the rest of the page is other projects' noise
+                if isinstance(item, Mapping) and item.get("planExecutionId") in left:
+                    snapshot = parse_summary(item)
                     self.ended[snapshot.execution_id] = (snapshot, started)
         # ended executions are kept a while for followers that ask late, then dropped: memory stays bounded
         self.ended = {k: v for k, v in self.ended.items() if started - v[1] <= ENDED_KEEP_SECONDS}
         self.running = running
+        self._parsed = {k: v for k, v in self._parsed.items() if k in running}
         self.listed_at = started  # the lists show the state when they were asked for
+        for execution_id in left:
+            for waiter in self._sleepers.pop(execution_id, ()):
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def sleep(self, execution_id: str, seconds: float, max_age: float) -> None:
+        """Wait ``seconds``, or less: a refresh that sees ``execution_id`` leave the running set ends the
+        wait at once, so a follower learns of the end from the first list that shows it rather than at its
+        next poll. While followers sleep, the poller lists the project every ``max_age`` (the smallest one
+        asked) on its own, so followers that all poll at once are still woken in between. A cancelled
+        sleeper leaves nothing behind; the lister stops with the last sleeper.
+        """
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        timer = loop.call_later(seconds, _wake, waiter)
+        sleepers = self._sleepers.setdefault(execution_id, [])
+        sleepers.append(waiter)
+        self._list_every = min(self._list_every or max_age, max_age)
+        if self._lister is None or self._lister.done():
+            self._lister = asyncio.ensure_future(self._list_while_followers_sleep())
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            if waiter in sleepers:
+                sleepers.remove(waiter)
+            if not sleepers and self._sleepers.get(execution_id) is sleepers:
+                del self._sleepers[execution_id]
+            if not self._sleepers and self._lister is not None:
+                self._lister.cancel()
+                self._lister = None
+                self._list_every = None
+
+    async def _list_while_followers_sleep(self) -> None:
+        """Refresh every ``_list_every`` seconds while followers sleep (errors reach followers on their
+        own polls, so here they only delay the next try)."""
+        while self._sleepers and self._list_every:
+            every = self._list_every
+            age = self.clock() - self.listed_at if self.listed_at is not None else every
+            if age < every:
+                await asyncio.sleep(every - age)
+                continue
+            try:
+                await self._refreshed()
+            except Exception:  # the followers' own polls report it; CancelledError passes
+                await asyncio.sleep(every)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 _POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], ProjectPoller]] = (

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -451,7 +450,7 @@ class Pager:
         self.pages = 0
         self.done = False
         self._server_size: int | None = None
-        self._last_fingerprint: str | None = None
+        self._last_items: list[Any] | None = None
         self._current: ApiCall[Any] | None = None
 
     def next_call(self) -> ApiCall[Any] | None:
@@ -466,11 +465,10 @@ class Pager:
         assert self._current is not None
         items = self.shape.items(data)
         count = len(items)
-        fingerprint = _fingerprint(items) if count else None
-        if fingerprint is not None and fingerprint == self._last_fingerprint:
+        if count and items == self._last_items:
             self.done = True  # the server ignored the page index and repeated the last page
             return []
-        self._last_fingerprint = fingerprint
+        self._last_items = items  # compared item by item: pages of different executions differ at once
         size = self._current.params[self.shape.size_param]
         self.received += count
         self.pages += 1
@@ -491,11 +489,6 @@ class Pager:
             items = items[: max(0, self.limit - self.seen)]
         self.seen += len(items)
         return items
-
-
-def _fingerprint(items: list[Any]) -> str:
-    text = json.dumps(items, sort_keys=True, default=str)
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 class _ClientBase:

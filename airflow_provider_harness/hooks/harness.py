@@ -15,8 +15,11 @@ Example (in a task)::
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import math
 import sys
+import weakref
 from collections.abc import Mapping
 from dataclasses import replace
 from functools import cached_property
@@ -187,6 +190,23 @@ def _for_cli_console(message: str) -> str:
     return escape(message)
 
 
+#: Connection lookups in flight, per event loop and connection id (see ``HarnessHook.aget_config``).
+_LOOKUPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Future[HarnessConfig]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _lookup_done(
+    in_flight: dict[str, asyncio.Future[Any]], conn_id: str, lookup: asyncio.Future[Any]
+) -> None:
+    """Forget a finished lookup (later hooks look again) and mark its error as seen: its waiters may all
+    have been cancelled."""
+    if in_flight.get(conn_id) is lookup:
+        del in_flight[conn_id]
+    if not lookup.cancelled():
+        lookup.exception()
+
+
 def _mask(config: HarnessConfig) -> None:
     """Register the config's secrets (API key, proxy password) with Airflow's log masker."""
     for value in config.secret_values():
@@ -241,6 +261,10 @@ class HarnessHook(BaseHook):
         return connection_form_widgets()
 
     def _config_from(self, conn: Any | None) -> HarnessConfig:
+        return self._scoped(self._base_config(conn))
+
+    def _base_config(self, conn: Any | None) -> HarnessConfig:
+        """The connection's (or the environment's) settings, secrets registered with the log masker."""
         from airflow_provider_harness.client.config import HarnessConfig
 
         if conn is None:
@@ -254,6 +278,10 @@ class HarnessHook(BaseHook):
         else:
             config = config_from_connection(conn, self.harness_conn_id)
         _mask(config)
+        return config
+
+    def _scoped(self, config: HarnessConfig) -> HarnessConfig:
+        """``config`` with this hook's org and project defaults."""
         try:
             return config.with_defaults(org_id=self.org_id, project_id=self.project_id)
         except ValueError as exc:
@@ -262,16 +290,28 @@ class HarnessHook(BaseHook):
     @cached_property
     def config(self) -> HarnessConfig:
         """Settings resolved from the connection (or the environment), with this hook's defaults."""
-        try:
-            conn = self.get_connection(self.harness_conn_id)
-        except AirflowNotFoundException:
-            conn = None
-        return self._config_from(conn)
+        return self._config_from(self._connection_or_none())
 
     async def aget_config(self) -> HarnessConfig:
-        """Like :attr:`config`, safe inside the triggerer's event loop."""
+        """Like :attr:`config`, safe inside the triggerer's event loop.
+
+        Hooks of one event loop that look a connection up at the same time (the triggers a triggerer
+        starts together, after a restart say) share one lookup: a thousand of them cost one round trip
+        to the supervisor, not a thousand. A hook that starts after it finished looks again, so a
+        connection changed in Airflow is used by every trigger that starts later.
+        """
         if "config" in self.__dict__:
             return self.config
+        in_flight = _LOOKUPS.setdefault(asyncio.get_running_loop(), {})
+        lookup = in_flight.get(self.harness_conn_id)
+        if lookup is None:
+            lookup = in_flight[self.harness_conn_id] = asyncio.ensure_future(self._alookup())
+            lookup.add_done_callback(functools.partial(_lookup_done, in_flight, self.harness_conn_id))
+        config = self._scoped(await asyncio.shield(lookup))
+        self.__dict__["config"] = config
+        return config
+
+    async def _alookup(self) -> HarnessConfig:
         if AIRFLOW_VERSION < (3, 3, 2) or not hasattr(type(self), "aget_connection"):
             # Before 3.3.2 the connection lookup and its secret masking (``extra_dejson``) talk to the
             # supervisor synchronously. asgiref's sync_to_async runs them in a worker thread whose
@@ -279,14 +319,18 @@ class HarnessHook(BaseHook):
             # plain thread, or a direct call, interleaves or refuses those requests).
             from asgiref.sync import sync_to_async
 
-            return await sync_to_async(lambda: self.config)()
+            return await sync_to_async(lambda: self._base_config(self._connection_or_none()))()
         try:
             conn = await type(self).aget_connection(self.harness_conn_id)
         except AirflowNotFoundException:
             conn = None
-        config = self._config_from(conn)
-        self.__dict__["config"] = config
-        return config
+        return self._base_config(conn)
+
+    def _connection_or_none(self) -> Any | None:
+        try:
+            return self.get_connection(self.harness_conn_id)
+        except AirflowNotFoundException:
+            return None
 
     def get_conn(self) -> HarnessClient:
         """The sync client (Airflow's conventional hook entry point)."""

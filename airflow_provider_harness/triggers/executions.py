@@ -15,8 +15,9 @@ state check before that. A triggerer restart or a trigger moving to another trig
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -170,10 +171,15 @@ class HarnessExecutionTrigger(BaseTrigger):
             )
             return
         fetch = executions.status_fetcher()
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         if client.config.coalesce_polls:
-            from airflow_provider_harness.client.coalesce import coalesced_fetcher
+            from airflow_provider_harness.client.coalesce import coalesced_fetcher, project_poller
 
-            fetch = coalesced_fetcher(max_age=self.poll_interval / 2)
+            max_age = self.poll_interval / 2
+            fetch = coalesced_fetcher(max_age)
+            # woken early when the project's list shows the execution ended
+            poller = project_poller(client, scope)
+            sleep = functools.partial(poller.sleep, self.execution_id, max_age=max_age)
         expected: float | None = None
         if self.max_poll_interval and self.pipeline_id:
             try:
@@ -203,7 +209,7 @@ class HarnessExecutionTrigger(BaseTrigger):
                 self.log.warning("%s", decision.warning)
             for line in decision.lines:
                 self.log.info("%s", line)
-            await asyncio.sleep(decision.after)
+            await sleep(decision.after)
             decision = follow.due(time.time()) or follow.step(await read(), time.time())
         for line in decision.lines:
             self.log.info("%s", line)

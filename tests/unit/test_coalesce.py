@@ -36,6 +36,20 @@ class FakeClient:
         return ExecutionSnapshot(execution_id, "p", "Success")
 
 
+class Ending(FakeClient):
+    """Lists ``running`` as running; the ended list (``endTs`` descending) shows everything else."""
+
+    everything = ("other", "a", "b", "c")
+
+    async def paginate(self, call: Any, *, page_size: int, limit: int | None = None) -> AsyncIterator[Any]:
+        self.lists.append(dict(call.params))
+        ended = call.params.get("sort") == "endTs,DESC"
+        for execution_id in self.everything:
+            if (execution_id in self.running) != ended:
+                status = "Success" if ended else "Running"
+                yield {"planExecutionId": execution_id, "pipelineIdentifier": "p", "status": status}
+
+
 async def test_concurrent_askers_share_one_list_and_the_rest_read_details() -> None:
     client = FakeClient(["a", "b", "c"])
     now = [100.0]
@@ -93,18 +107,6 @@ async def test_a_failed_refresh_reaches_every_asker_and_the_next_ask_lists_again
 
 
 async def test_executions_that_left_the_running_set_come_from_one_ended_list() -> None:
-    class Ending(FakeClient):
-        async def paginate(
-            self, call: Any, *, page_size: int, limit: int | None = None
-        ) -> AsyncIterator[Any]:
-            self.lists.append(dict(call.params))
-            if call.params.get("sort") == "endTs,DESC":
-                for execution_id in ("other", "a", "b"):
-                    yield {"planExecutionId": execution_id, "pipelineIdentifier": "p", "status": "Success"}
-                return
-            for execution_id in self.running:
-                yield {"planExecutionId": execution_id, "pipelineIdentifier": "p", "status": "Running"}
-
     client = Ending(["a", "b", "c"])
     now = [0.0]
     poller = ProjectPoller(client, SCOPE, clock=lambda: now[0])  # type: ignore[arg-type]
@@ -121,3 +123,46 @@ async def test_executions_that_left_the_running_set_come_from_one_ended_list() -
     now[0] = 700.0  # then dropped: its details call
     assert (await poller.status("a", 1.0)).status == "Success"
     assert client.details == ["a"]
+
+
+async def test_a_refresh_that_sees_an_execution_end_wakes_its_sleeping_follower_at_once() -> None:
+    client = Ending(["a", "b", "c"])
+    now = [0.0]
+    poller = ProjectPoller(client, SCOPE, clock=lambda: now[0])  # type: ignore[arg-type]
+    await poller.status("a", 1.0)
+    sleepers = {e: asyncio.ensure_future(poller.sleep(e, 3600.0, max_age=3600.0)) for e in ("a", "b", "c")}
+    await asyncio.sleep(0)
+    client.running = ["b", "c"]  # a ended
+    now[0] = 2.0
+    assert (await poller.status("b", 1.0)).status == "Running"  # b's poll refreshes the list
+    await asyncio.wait_for(sleepers["a"], timeout=60)  # woken, an hour early
+    assert (await poller.status("a", 1.0)).status == "Success"
+    assert not sleepers["b"].done() and not sleepers["c"].done()
+    for sleeper in (sleepers["b"], sleepers["c"]):
+        sleeper.cancel()
+    await asyncio.gather(sleepers["b"], sleepers["c"], return_exceptions=True)
+    assert poller._sleepers == {} and poller._lister is None  # cancelled followers leave nothing behind
+
+
+async def test_a_sleeping_follower_wakes_after_its_interval_when_nothing_ends() -> None:
+    poller = ProjectPoller(Ending(["a"]), SCOPE)  # type: ignore[arg-type]
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await poller.sleep("a", 0.05, max_age=3600.0)
+    assert loop.time() - started >= 0.05 and poller._sleepers == {}
+
+
+async def test_followers_that_all_poll_at_once_are_woken_by_the_pollers_own_list() -> None:
+    """Triggers started together poll together; an end in between is still seen within ``max_age``."""
+    client = Ending(["a", "b"])
+    poller = ProjectPoller(client, SCOPE)  # type: ignore[arg-type]
+    await poller.status("a", max_age=0.05)
+    sleepers = {e: asyncio.ensure_future(poller.sleep(e, 3600.0, max_age=0.05)) for e in ("a", "b")}
+    await asyncio.sleep(0)
+    client.running = ["b"]  # a ends; nobody asks
+    await asyncio.wait_for(sleepers["a"], timeout=60)
+    assert (await poller.status("a", max_age=3600.0)).status == "Success"
+    assert not sleepers["b"].done() and client.details == []
+    sleepers["b"].cancel()
+    await asyncio.gather(sleepers["b"], return_exceptions=True)
+    assert poller._lister is None

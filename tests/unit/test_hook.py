@@ -483,6 +483,38 @@ class TestAsyncConfig:
             await HarnessHook().aget_config()
             assert calls == ["sync-in-thread"]
 
+    async def test_hooks_looking_up_together_share_one_lookup_and_later_ones_look_again(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A triggerer starting a thousand triggers pays one connection round trip, not a thousand."""
+        lookups: list[str] = []
+        answers = [FakeConnection(host="first.example.com"), FakeConnection(host="second.example.com")]
+
+        def lookup(cls: Any, conn_id: str) -> Any:
+            lookups.append(conn_id)
+            if len(lookups) == 2:
+                raise ValueError("the secrets backend is down")
+            return answers[0] if len(lookups) == 1 else answers[1]
+
+        async def async_lookup(cls: Any, conn_id: str) -> Any:
+            await asyncio.sleep(0)
+            return lookup(cls, conn_id)
+
+        monkeypatch.setattr(HarnessHook, "get_connection", classmethod(lookup))
+        monkeypatch.setattr(HarnessHook, "aget_connection", classmethod(async_lookup), raising=False)
+        hooks = [HarnessHook(org_id="o", project_id=f"p{i}") for i in range(50)]
+        configs = await asyncio.gather(*(hook.aget_config() for hook in hooks))
+        assert lookups == ["harness_default"]
+        assert {c.base_url for c in configs} == {"https://first.example.com"}
+        assert [c.project_id for c in configs] == [f"p{i}" for i in range(50)]  # each hook's own scope
+
+        failed = await asyncio.gather(
+            *(HarnessHook().aget_config() for _ in range(3)), return_exceptions=True
+        )
+        assert len(lookups) == 2 and all(isinstance(r, ValueError) for r in failed)
+        assert (await HarnessHook().aget_config()).base_url == "https://second.example.com"
+        assert len(lookups) == 3  # a finished lookup is not reused: a changed connection is seen
+
     async def test_real_airflow_lookup_in_loop(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(
             "AIRFLOW_CONN_HARNESS_ASYNC",
