@@ -81,8 +81,8 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     "coalesce_polls": {
         "label": "Coalesce status polls",
         "description": "Deferred tasks of one project share one list call per poll instead of one call per "
-        "execution (for many concurrent executions).",
-        "schema": {"type": ["boolean", "null"], "default": False},
+        "execution. Empty: automatic (once the list is the cheaper way); false: never; true: always.",
+        "schema": {"type": ["boolean", "null"], "default": None},
     },
 }
 

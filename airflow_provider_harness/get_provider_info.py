@@ -81,7 +81,7 @@ def get_provider_info() -> dict[str, Any]:
                 "conn-fields": copy.deepcopy(CONN_FIELDS),
             }
         ],
-        "extra-links": ["airflow_provider_harness.operators.executions.HarnessExecutionLink"],
+        "extra-links": ["airflow_provider_harness.execution_tasks.HarnessExecutionLink"],
         # harness://<account>/<org>/<project>[/<pipeline>]: validated and normalised on every Asset.
         "asset-uris": [{"schemes": ["harness"], "handler": "airflow_provider_harness.assets.sanitize_uri"}],
         # The Harness notification receiver (API server, /harness-events). Also registered through the

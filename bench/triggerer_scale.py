@@ -2,7 +2,7 @@
 
 Executions are spread over ``--projects`` projects and finish at random times within ``--window`` seconds
 (a shell step sleeping a random number of seconds, emulator at time scale 1). N real
-``HarnessExecutionTrigger``s follow them (coalesced polls and the request budget as the connection says);
+``HarnessExecutionTrigger``s follow them (polls coalesced as by default, the connection's request budget);
 then, in the same run, N ``HttpSensorTrigger``s of the HTTP provider poll the same details endpoint (of
 executions that do not exist, so they keep polling: the lightest alternative's cost per check) for as long,
 with the emulator's limit off (that trigger sleeps only after a 404 and would resend every 429 at once).
@@ -232,13 +232,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         h.set_settings(rate_limit=args.rate_limit)
         connection = h.connection_dict()
-        connection["extra"].update(
-            {
-                "coalesce_polls": not args.no_coalesce,
-                "requests_per_minute": args.requests_per_minute,
-                "max_retries": 0,
-            }
-        )
+        connection["extra"].update({"requests_per_minute": args.requests_per_minute, "max_retries": 0})
+        if args.no_coalesce:
+            connection["extra"]["coalesce_polls"] = False  # else the default: automatic
         os.environ["AIRFLOW_CONN_HARNESS_DEFAULT"] = json.dumps(connection)
         Counted.install()
         harness = asyncio.run(harness_half(h, ids, args.interval))

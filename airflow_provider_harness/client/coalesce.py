@@ -78,8 +78,24 @@ class ProjectPoller:
         self._refresh: asyncio.Future[None] | None = None
         #: Followers sleeping until their next poll, by execution id (see :meth:`sleep`).
         self._sleepers: dict[str, list[asyncio.Future[None]]] = {}
+        self._sleeping = 0
+        self._asking = 0
+        #: Pages the last running list took (what one refresh costs, in requests).
+        self.pages = 1
+        #: Whether some follower asked for lists whatever they cost (``coalesce_polls: true``).
+        self.always = False
         self._list_every: float | None = None
         self._lister: asyncio.Future[None] | None = None
+
+    @property
+    def followers(self) -> int:
+        """Followers of this project now: sleeping between polls or asking."""
+        return self._sleeping + self._asking
+
+    def worth_listing(self) -> bool:
+        """Whether a refresh costs fewer requests than the followers' own details calls (``auto``):
+        a single trigger in a project of a thousand running executions keeps its one call per poll."""
+        return self.always or self.followers > self.pages
 
     def fresh(self, max_age: float, now: float | None = None) -> bool:
         """Whether the last list is at most ``max_age`` seconds old."""
@@ -87,17 +103,28 @@ class ProjectPoller:
             return False
         return (self.clock() if now is None else now) - self.listed_at <= max_age
 
-    async def status(self, execution_id: str, max_age: float) -> ExecutionSnapshot:
-        """The execution's snapshot: from a list at most ``max_age`` old, else from its details call."""
-        if not self.fresh(max_age):
-            await self._refreshed()
-        snapshot = self._running_snapshot(execution_id)
-        if snapshot is None and execution_id in self.ended:
-            snapshot = self.ended[execution_id][0]
-        if snapshot is not None:
-            self.served_from_list += 1
-            return snapshot
-        return await fetch_execution_status(self.client, self.scope, execution_id)
+    async def status(self, execution_id: str, max_age: float, *, always: bool = True) -> ExecutionSnapshot:
+        """The execution's snapshot: from a list at most ``max_age`` old, else from its details call.
+
+        With ``always`` false (``auto``), a stale list is refreshed only when that is
+        :meth:`worth_listing`; otherwise this execution is read with its own details call.
+        """
+        self.always = self.always or always
+        self._asking += 1
+        try:
+            if not self.fresh(max_age):
+                if not self.worth_listing():
+                    return await fetch_execution_status(self.client, self.scope, execution_id)
+                await self._refreshed()
+            snapshot = self._running_snapshot(execution_id)
+            if snapshot is None and execution_id in self.ended:
+                snapshot = self.ended[execution_id][0]
+            if snapshot is not None:
+                self.served_from_list += 1
+                return snapshot
+            return await fetch_execution_status(self.client, self.scope, execution_id)
+        finally:
+            self._asking -= 1
 
     def _running_snapshot(self, execution_id: str) -> ExecutionSnapshot | None:
         """The listed execution, parsed on first ask; an item equal to the one parsed last time (the
@@ -141,6 +168,7 @@ class ProjectPoller:
         # ended executions are kept a while for followers that ask late, then dropped: memory stays bounded
         self.ended = {k: v for k, v in self.ended.items() if started - v[1] <= ENDED_KEEP_SECONDS}
         self.running = running
+        self.pages = max(1, -(-len(running) // LIST_PAGE_SIZE))
         self._parsed = {k: v for k, v in self._parsed.items() if k in running}
         self.listed_at = started  # the lists show the state when they were asked for
         for execution_id in left:
@@ -160,6 +188,7 @@ class ProjectPoller:
         timer = loop.call_later(seconds, _wake, waiter)
         sleepers = self._sleepers.setdefault(execution_id, [])
         sleepers.append(waiter)
+        self._sleeping += 1
         self._list_every = min(self._list_every or max_age, max_age)
         if self._lister is None or self._lister.done():
             self._lister = asyncio.ensure_future(self._list_while_followers_sleep())
@@ -167,6 +196,7 @@ class ProjectPoller:
             await waiter
         finally:
             timer.cancel()
+            self._sleeping -= 1
             if waiter in sleepers:
                 sleepers.remove(waiter)
             if not sleepers and self._sleepers.get(execution_id) is sleepers:
@@ -182,8 +212,8 @@ class ProjectPoller:
         while self._sleepers and self._list_every:
             every = self._list_every
             age = self.clock() - self.listed_at if self.listed_at is not None else every
-            if age < every:
-                await asyncio.sleep(every - age)
+            if age < every or not self.worth_listing():
+                await asyncio.sleep(every - age if age < every else every)
                 continue
             try:
                 await self._refreshed()
@@ -196,15 +226,17 @@ def _wake(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-_POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], ProjectPoller]] = (
+_POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], ProjectPoller]] = (
     weakref.WeakKeyDictionary()
 )
 
 
 def project_poller(client: AsyncHarnessClient, scope: Mapping[str, str]) -> ProjectPoller:
-    """This event loop's poller for the client's Harness, account and key, and ``scope``'s project."""
+    """This event loop's poller for the client's Harness, account and key, and ``scope``'s project (and
+    its connection pool: a client with a transport of its own, as in tests, gets a poller of its own)."""
     config = client.config
     key = (
+        id(client.http),
         config.base_url,
         config.account_id,
         config.key_digest,
@@ -218,14 +250,14 @@ def project_poller(client: AsyncHarnessClient, scope: Mapping[str, str]) -> Proj
     return poller
 
 
-def coalesced_fetcher(max_age: float) -> Any:
+def coalesced_fetcher(max_age: float, *, always: bool = True) -> Any:
     """A status fetcher (``(client, scope, execution_id) -> snapshot``) reading through the project poller,
-    accepting a list at most ``max_age`` seconds old."""
+    accepting a list at most ``max_age`` seconds old (``always`` false: only when worth it)."""
 
     async def fetch(
         client: AsyncHarnessClient, scope: Mapping[str, str], execution_id: str
     ) -> ExecutionSnapshot:
-        return await project_poller(client, scope).status(execution_id, max_age)
+        return await project_poller(client, scope).status(execution_id, max_age, always=always)
 
     return fetch
 

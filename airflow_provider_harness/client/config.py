@@ -166,8 +166,9 @@ class HarnessConfig:
     extra_headers: Mapping[str, str] = field(default_factory=dict)
     #: Async requests a minute this process sends with this key (a token bucket they wait on); None: no limit.
     requests_per_minute: float | None = DEFAULT_REQUESTS_PER_MINUTE
-    #: Triggers read running executions through one list call per project (client/coalesce.py).
-    coalesce_polls: bool = False
+    #: Triggers read running executions through one list call per project (client/coalesce.py): None
+    #: (auto) once that costs fewer requests than a call per execution, True always, False never.
+    coalesce_polls: bool | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.api_key, Secret) and self.api_key.reveal() != self.api_key.reveal().strip():

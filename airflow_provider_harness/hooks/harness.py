@@ -161,7 +161,7 @@ def config_from_connection(conn: Any, conn_id: str) -> HarnessConfig:
             kwargs["timeout"] = float(_as_number(extra["timeout"], "timeout", conn_id, float))
         if "max_retries" in extra:
             kwargs["max_retries"] = int(_as_number(extra["max_retries"], "max_retries", conn_id, int))
-        if "coalesce_polls" in extra:
+        if extra.get("coalesce_polls") not in (None, ""):
             kwargs["coalesce_polls"] = _as_bool(extra["coalesce_polls"], "coalesce_polls", conn_id)
         if extra.get("requests_per_minute") not in (None, ""):
             kwargs["requests_per_minute"] = float(

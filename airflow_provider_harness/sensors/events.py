@@ -26,14 +26,14 @@ from airflow_provider_harness.airflow_compat import (
 )
 from airflow_provider_harness.client.execution_feed import DEFAULT_MAX_PAGES, DEFAULT_PAGE_SIZE
 from airflow_provider_harness.connection_fields import DEFAULT_CONN_ID
-from airflow_provider_harness.hooks.harness import HarnessTaskMixin
-from airflow_provider_harness.operators.executions import (
+from airflow_provider_harness.execution_tasks import (
     XCOM_EXECUTION_ID,
     XCOM_EXECUTION_URL,
     HarnessExecutionError,
     HarnessExecutionLink,
     positive_seconds,
 )
+from airflow_provider_harness.hooks.harness import HarnessTaskMixin
 from airflow_provider_harness.sensors.executions import _epoch_ms, _poke_value
 
 #: What ``statuses`` means when not given.

@@ -22,8 +22,7 @@ from airflow_provider_harness.airflow_compat import (
     default_deferrable,
 )
 from airflow_provider_harness.connection_fields import DEFAULT_CONN_ID
-from airflow_provider_harness.hooks.harness import HarnessTaskMixin
-from airflow_provider_harness.operators.executions import (
+from airflow_provider_harness.execution_tasks import (
     ExecutionFollower,
     HarnessExecutionError,
     HarnessExecutionLink,
@@ -31,6 +30,7 @@ from airflow_provider_harness.operators.executions import (
     success_status_list,
     validate_event,
 )
+from airflow_provider_harness.hooks.harness import HarnessTaskMixin
 
 if TYPE_CHECKING:
     from airflow_provider_harness.client.executions import StageProgress
@@ -121,7 +121,7 @@ class HarnessExecutionSensor(_HarnessSensorBase):
         self, context: Mapping[str, Any], pipeline_id: str, module: str | None, announce: bool
     ) -> None:
         from airflow_provider_harness.client.executions import execution_url
-        from airflow_provider_harness.operators.executions import XCOM_EXECUTION_URL
+        from airflow_provider_harness.execution_tasks import XCOM_EXECUTION_URL
 
         url = execution_url(
             self.hook.config,

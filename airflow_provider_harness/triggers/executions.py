@@ -172,11 +172,11 @@ class HarnessExecutionTrigger(BaseTrigger):
             return
         fetch = executions.status_fetcher()
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-        if client.config.coalesce_polls:
+        if client.config.coalesce_polls is not False:  # None: auto, lists once they are the cheaper way
             from airflow_provider_harness.client.coalesce import coalesced_fetcher, project_poller
 
             max_age = self.poll_interval / 2
-            fetch = coalesced_fetcher(max_age)
+            fetch = coalesced_fetcher(max_age, always=client.config.coalesce_polls is True)
             # woken early when the project's list shows the execution ended
             poller = project_poller(client, scope)
             sleep = functools.partial(poller.sleep, self.execution_id, max_age=max_age)

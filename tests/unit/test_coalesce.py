@@ -166,3 +166,25 @@ async def test_followers_that_all_poll_at_once_are_woken_by_the_pollers_own_list
     sleepers["b"].cancel()
     await asyncio.gather(sleepers["b"], return_exceptions=True)
     assert poller._lister is None
+
+
+async def test_auto_a_lone_follower_keeps_its_own_details_call() -> None:
+    """``coalesce_polls`` unset: one trigger in a busy project must not drain the project's list."""
+    client = Ending(["a", "b", "c"])
+    poller = ProjectPoller(client, SCOPE)  # type: ignore[arg-type]
+    assert (await poller.status("a", max_age=5.0, always=False)).status == "Success"
+    assert client.details == ["a"] and client.lists == []
+
+
+async def test_auto_lists_once_the_followers_outnumber_the_pages_a_list_takes() -> None:
+    client = Ending(["a", "b", "c"])
+    poller = ProjectPoller(client, SCOPE)  # type: ignore[arg-type]
+    sleepers = [asyncio.ensure_future(poller.sleep(e, 3600.0, max_age=3600.0)) for e in ("b", "c")]
+    await asyncio.sleep(0)
+    assert poller.followers == 2 and poller.pages == 1
+    assert (await poller.status("a", max_age=5.0, always=False)).status == "Running"
+    assert client.details == [] and len(client.lists) == 1
+    for sleeper in sleepers:
+        sleeper.cancel()
+    await asyncio.gather(*sleepers, return_exceptions=True)
+    assert poller.followers == 0
