@@ -1,8 +1,10 @@
 """Coalesced status polling: one list call per project serves every trigger of the process in that project.
 
-With ``coalesce_polls`` on the connection, a trigger reads its execution's status through the
-:class:`ProjectPoller` of its project (per event loop, Harness, account, API key digest, org and project)
-instead of one details GET per execution per poll. The poller answers from its latest list of the
+A trigger reads its execution's status through the :class:`ProjectPoller` of its project (per event
+loop, connection pool, Harness, account, API key digest, org and project). By default (``coalesce_polls``
+unset) the poller lists only while that is :meth:`~ProjectPoller.worth_listing` (more followers than the
+list has pages), else each trigger keeps its one details GET per poll; ``coalesce_polls: true`` always
+lists, ``false`` bypasses the poller. The poller answers from its latest list of the
 project's *running* executions (``POST /pipeline/api/pipelines/execution/summary`` filtered to the
 non-terminal statuses, every page) when it is at most ``max_age`` seconds old, and refreshes it once for
 all the triggers that ask meanwhile (single flight). Executions that left the running set since the last
@@ -161,7 +163,7 @@ class ProjectPoller:
             limit = len(left) + ENDED_SLACK
             # newest ended first; bounded by the limit (a page or two), no early exit to leave nothing open
             async for item in self.client.paginate(ended_call, page_size=LIST_PAGE_SIZE, limit=limit):
-                # only the executions that left are parsed: the rest of the page is other projects' noise
+                # only the executions that left are parsed: no follower here waits for the others
                 if isinstance(item, Mapping) and item.get("planExecutionId") in left:
                     snapshot = parse_summary(item)
                     self.ended[snapshot.execution_id] = (snapshot, started)

@@ -1,10 +1,11 @@
 """``HarnessExecutionTrigger``: waits in the triggerer for one Harness execution to end.
 
-The trigger only reads (one GET per poll, through
-:func:`~airflow_provider_harness.client.executions.status_fetcher`); the POST that starts an
-execution always happens on the worker. Its kwargs are ids, the connection id, an absolute deadline
-and flags - never secrets. It yields exactly one event, in the format of :mod:`.execution_event`.
-Following the execution is the one follow machine
+The trigger only reads: one GET per poll (through
+:func:`~airflow_provider_harness.client.executions.status_fetcher`), or, once a project has many
+deferred tasks in this triggerer, a share of one list call (:mod:`~.client.coalesce`); the POST that
+starts an execution always happens on the worker. Its kwargs are ids, the connection id, an absolute
+deadline and flags - never secrets. It yields exactly one event, in the format of
+:mod:`.execution_event`. Following the execution is the one follow machine
 (:class:`~airflow_provider_harness.client.follow.ExecutionFollow`), as on the worker.
 
 Kill semantics: with ``cancel_on_kill`` the execution is aborted (``AbortAll``) when a user kills the

@@ -121,6 +121,38 @@ async def test_a_cancelled_trigger_leaves_the_shared_poller_working(harness: Any
     assert harness.execution(ids[0])["status"] == "ApprovalWaiting"  # cancelling aborted nothing
 
 
+@pytest.mark.parametrize("followers", [1, 10])
+async def test_by_default_a_project_lists_only_once_its_triggers_outnumber_the_pages(
+    harness: Any, monkeypatch: pytest.MonkeyPatch, followers: int
+) -> None:
+    conn = harness.connection_dict()
+    conn["extra"].update({"max_retries": 0, "requests_per_minute": 100_000})  # coalesce_polls unset: auto
+    monkeypatch.setenv("AIRFLOW_CONN_HARNESS_DEFAULT", json.dumps(conn))
+    harness.create_pipeline(gated_pipeline_yaml("held"))
+    ids = [harness.execute("held") for _ in range(followers)]
+    for execution_id in ids:
+        harness.wait_for_status(execution_id, {"ApprovalWaiting"}, timeout=60)
+    harness.clear_counters()
+    tasks = [asyncio.ensure_future(run_trigger(trigger(e))) for e in ids]
+    polls = 10 * followers
+    await wait_for(
+        lambda: (
+            harness.request_count(LIST_PATH, "POST") + harness.request_count(DETAILS_PATH, "GET") >= polls
+        ),
+        f"{polls} status reads",
+    )
+    lists, details = harness.request_count(LIST_PATH, "POST"), harness.request_count(DETAILS_PATH, "GET")
+    if followers == 1:
+        assert lists == 0, "a lone trigger keeps its own details call: one list page would cost as much"
+    else:
+        assert lists >= 1 and details <= 3, f"ten triggers share lists ({lists} lists, {details} details)"
+    await approve_all(harness, ids)
+    events = await asyncio.gather(*tasks)
+    await close_shared_async_clients()
+    assert sorted(e["execution_id"] for e in events) == sorted(ids)
+    assert {e["status"] for e in events} == {"success"}
+
+
 async def test_adaptive_polling_reads_the_typical_duration_once_and_ends(
     harness: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
