@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -70,10 +70,11 @@ class ProjectPoller:
         self.client = client
         self.scope = dict(scope)
         self.clock = clock
-        #: The running executions of the last list, as listed (parsed when a follower asks: see status).
-        self.running: dict[str, Mapping[str, Any]] = {}
-        #: Snapshots parsed from ``running``, with the item each came from (reused while it is unchanged).
-        self._parsed: dict[str, tuple[Mapping[str, Any], ExecutionSnapshot]] = {}
+        #: The running executions of the last list: for those a follower waits for, the snapshot and the
+        #: progress key it was parsed at (reused while unchanged); None for the others (not parsed, not kept).
+        self.running: dict[str, tuple[Hashable, ExecutionSnapshot] | None] = {}
+        #: Followers asking right now, by execution id (with the sleepers: whose items a refresh parses).
+        self._askers: dict[str, int] = {}
         self.ended: dict[str, tuple[ExecutionSnapshot, float]] = {}
         self.listed_at: float | None = None
         self.served_from_list = 0
@@ -113,12 +114,14 @@ class ProjectPoller:
         """
         self.always = self.always or always
         self._asking += 1
+        self._askers[execution_id] = self._askers.get(execution_id, 0) + 1
         try:
             if not self.fresh(max_age):
                 if not self.worth_listing():
                     return await fetch_execution_status(self.client, self.scope, execution_id)
                 await self._refreshed()
-            snapshot = self._running_snapshot(execution_id)
+            listed = self.running.get(execution_id)
+            snapshot = listed[1] if listed is not None else None
             if snapshot is None and execution_id in self.ended:
                 snapshot = self.ended[execution_id][0]
             if snapshot is not None:
@@ -127,20 +130,10 @@ class ProjectPoller:
             return await fetch_execution_status(self.client, self.scope, execution_id)
         finally:
             self._asking -= 1
-
-    def _running_snapshot(self, execution_id: str) -> ExecutionSnapshot | None:
-        """The listed execution, parsed on first ask; an item equal to the one parsed last time (the
-        common case: still running the same stage) reuses that snapshot instead of parsing again."""
-        item = self.running.get(execution_id)
-        if item is None:
-            return None
-        parsed = self._parsed.get(execution_id)
-        if parsed is not None and (parsed[0] is item or parsed[0] == item):
-            snapshot = parsed[1]
-        else:
-            snapshot = parse_summary(item)
-        self._parsed[execution_id] = (item, snapshot)
-        return snapshot
+            if self._askers[execution_id] > 1:
+                self._askers[execution_id] -= 1
+            else:
+                del self._askers[execution_id]
 
     async def _refreshed(self) -> None:
         if self._refresh is None or self._refresh.done():
@@ -148,15 +141,20 @@ class ProjectPoller:
         await asyncio.shield(self._refresh)
 
     async def _list(self) -> None:
-        running: dict[str, Mapping[str, Any]] = {}
+        running: dict[str, tuple[Hashable, ExecutionSnapshot] | None] = {}
         call = list_executions_call(self.scope, statuses=NON_TERMINAL_STATUSES)
         started = self.clock()
         async for item in self.client.paginate(call, page_size=LIST_PAGE_SIZE, limit=MAX_LISTED):
             execution_id = item.get("planExecutionId") if isinstance(item, Mapping) else None
             if not isinstance(execution_id, str) or not execution_id:
                 raise ValueError("Harness listed an execution without planExecutionId")
-            running[execution_id] = item
-        left = set(self.running) - set(running)
+            if execution_id not in self._sleepers and execution_id not in self._askers:
+                running[execution_id] = None  # nobody here follows it: only its id is kept
+                continue
+            key = progress_key(item)
+            before = self.running.get(execution_id)
+            running[execution_id] = before if before and before[0] == key else (key, parse_summary(item))
+        left = {e for e in self.running if e not in running and (e in self._sleepers or e in self._askers)}
         if left:
             ended_call = list_executions_call(self.scope, statuses=TERMINAL_STATUSES)
             ended_call = replace(ended_call, params={**ended_call.params, "sort": "endTs,DESC"})
@@ -171,7 +169,6 @@ class ProjectPoller:
         self.ended = {k: v for k, v in self.ended.items() if started - v[1] <= ENDED_KEEP_SECONDS}
         self.running = running
         self.pages = max(1, -(-len(running) // LIST_PAGE_SIZE))
-        self._parsed = {k: v for k, v in self._parsed.items() if k in running}
         self.listed_at = started  # the lists show the state when they were asked for
         for execution_id in left:
             for waiter in self._sleepers.pop(execution_id, ()):
@@ -221,6 +218,24 @@ class ProjectPoller:
                 await self._refreshed()
             except Exception:  # the followers' own polls report it; CancelledError passes
                 await asyncio.sleep(every)
+
+
+def progress_key(item: Mapping[str, Any]) -> Hashable:
+    """What changes in a listed execution while it runs: its status and times, and each stage node's. An
+    item with the key of the last parse is the same snapshot, so it is not parsed again.
+
+    >>> progress_key({"status": "Running", "startTs": 1, "layoutNodeMap": {"n1": {"status": "Running"}}})
+    ('Running', 1, None, (('n1', 'Running', None, None),))
+    """
+    nodes = item.get("layoutNodeMap")
+    stages: tuple[tuple[Any, ...], ...] = ()
+    if isinstance(nodes, Mapping):
+        stages = tuple(
+            (uuid, node.get("status"), node.get("startTs"), node.get("endTs"))
+            for uuid, node in nodes.items()
+            if isinstance(node, Mapping)
+        )
+    return (item.get("status"), item.get("startTs"), item.get("endTs"), stages)
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:

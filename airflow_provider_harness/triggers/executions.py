@@ -171,15 +171,17 @@ class HarnessExecutionTrigger(BaseTrigger):
                 "error", f"Cannot reach Harness with connection {self.harness_conn_id!r}: {exc}"
             )
             return
-        fetch = executions.status_fetcher()
+        status: Callable[[], Awaitable[ExecutionSnapshot]]
+        status = functools.partial(executions.status_fetcher(), client, scope, self.execution_id)
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         if client.config.coalesce_polls is not False:  # None: auto, lists once they are the cheaper way
-            from airflow_provider_harness.client.coalesce import coalesced_fetcher, project_poller
+            from airflow_provider_harness.client.coalesce import project_poller
 
-            max_age = self.poll_interval / 2
-            fetch = coalesced_fetcher(max_age, always=client.config.coalesce_polls is True)
-            # woken early when the project's list shows the execution ended
             poller = project_poller(client, scope)
+            max_age = self.poll_interval / 2
+            always = client.config.coalesce_polls is True
+            status = functools.partial(poller.status, self.execution_id, max_age, always=always)
+            # woken early when the project's list shows the execution ended
             sleep = functools.partial(poller.sleep, self.execution_id, max_age=max_age)
         expected: float | None = None
         if self.max_poll_interval and self.pipeline_id:
@@ -200,7 +202,7 @@ class HarnessExecutionTrigger(BaseTrigger):
 
         async def read() -> ExecutionSnapshot | Exception:
             try:
-                return await fetch(client, scope, self.execution_id)
+                return await status()
             except (HarnessError, ValueError) as exc:
                 return exc
 

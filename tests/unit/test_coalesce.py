@@ -110,7 +110,11 @@ async def test_executions_that_left_the_running_set_come_from_one_ended_list() -
     client = Ending(["a", "b", "c"])
     now = [0.0]
     poller = ProjectPoller(client, SCOPE, clock=lambda: now[0])  # type: ignore[arg-type]
-    assert (await poller.status("a", 1.0)).status == "Running"
+    first = await asyncio.gather(*(poller.status(e, 1.0) for e in ("a", "b", "c")))
+    assert {s.status for s in first} == {"Running"}
+    # the followers sleep between polls: their executions are the ones the poller parses and watches
+    sleeping = [asyncio.ensure_future(poller.sleep(e, 3600.0, max_age=3600.0)) for e in ("a", "b", "c")]
+    await asyncio.sleep(0)
     client.running = ["c"]  # a and b ended
     now[0] = 2.0
     done = [await poller.status(e, 1.0) for e in ("a", "b", "c")]
@@ -123,6 +127,33 @@ async def test_executions_that_left_the_running_set_come_from_one_ended_list() -
     now[0] = 700.0  # then dropped: its details call
     assert (await poller.status("a", 1.0)).status == "Success"
     assert client.details == ["a"]
+    for sleeper in sleeping:
+        sleeper.cancel()
+    await asyncio.gather(*sleeping, return_exceptions=True)
+
+
+async def test_only_followed_executions_are_parsed_and_unchanged_ones_are_not_parsed_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from airflow_provider_harness.client import coalesce
+
+    parsed: list[str] = []
+    real_parse = coalesce.parse_summary
+
+    def counting_parse(item: Any) -> ExecutionSnapshot:
+        parsed.append(item["planExecutionId"])
+        return real_parse(item)
+
+    monkeypatch.setattr(coalesce, "parse_summary", counting_parse)
+    client = Ending(["a", "b", "c"])
+    now = [0.0]
+    poller = ProjectPoller(client, SCOPE, clock=lambda: now[0])  # type: ignore[arg-type]
+    await poller.status("a", 1.0)
+    assert parsed == ["a"] and poller.running.keys() == {"a", "b", "c"}  # b, c: listed, not parsed
+    for moment in (2.0, 4.0):
+        now[0] = moment
+        assert (await poller.status("a", 1.0)).status == "Running"
+    assert parsed == ["a"] and len(client.lists) == 3  # still running the same stage: reused
 
 
 async def test_a_refresh_that_sees_an_execution_end_wakes_its_sleeping_follower_at_once() -> None:
@@ -188,3 +219,23 @@ async def test_auto_lists_once_the_followers_outnumber_the_pages_a_list_takes() 
         sleeper.cancel()
     await asyncio.gather(*sleepers, return_exceptions=True)
     assert poller.followers == 0
+
+
+async def test_an_execution_whose_stage_moved_is_parsed_again() -> None:
+    class Moving(Ending):
+        stage_status = "Running"
+
+        async def paginate(
+            self, call: Any, *, page_size: int, limit: int | None = None
+        ) -> AsyncIterator[Any]:
+            async for item in super().paginate(call, page_size=page_size, limit=limit):
+                nodes = {"n1": {"nodeIdentifier": "build", "status": self.stage_status}}
+                yield {**item, "layoutNodeMap": nodes, "startingNodeId": "n1"}
+
+    client = Moving(["a"])
+    now = [0.0]
+    poller = ProjectPoller(client, SCOPE, clock=lambda: now[0])  # type: ignore[arg-type]
+    assert [s.status for s in (await poller.status("a", 1.0)).stages] == ["Running"]
+    client.stage_status = "Success"
+    now[0] = 2.0
+    assert [s.status for s in (await poller.status("a", 1.0)).stages] == ["Success"]
