@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
-from airflow_provider_harness.client.statuses import DISPLAY_STATUSES, RETRYABLE_STATUSES, normalize_status
 from airflow_provider_harness.emulator.engine import manual_trigger_info
 from airflow_provider_harness.emulator.envelopes import HarnessError, dumps, spring_page
+from airflow_provider_harness.emulator.harness_rules import RETRYABLE_DISPLAY, parse_display_status
 from airflow_provider_harness.emulator.httpcall import Call, RawData, Route, json_response
 from airflow_provider_harness.emulator.model import Execution, engine_status, now_ms
 from airflow_provider_harness.emulator.pipelines import pipeline_not_found_for_execute, require_query
@@ -354,8 +354,8 @@ class ExecutionApi:
 
     @staticmethod
     def _status(raw: str) -> str:
-        name = normalize_status(str(raw))
-        if name not in DISPLAY_STATUSES:
+        name = parse_display_status(str(raw))
+        if name is None:
             raise HarnessError.invalid_request(f"Invalid execution status: {raw}")
         return name
 
@@ -457,7 +457,7 @@ class ExecutionApi:
             return f"Pipeline with the given ID: {execution.pipeline_id} does not exist or has been deleted"
         if now_ms() - execution.created_at > THIRTY_DAYS_MS:
             return "Execution is more than 30 days old. Cannot retry"
-        if execution.status not in RETRYABLE_STATUSES:
+        if execution.status not in RETRYABLE_DISPLAY:
             return (
                 f"Execution with status [{engine_status(execution.status)}] can not be retried; only Failed, "
                 "Aborted, Expired or ApprovalRejected executions can be retried"

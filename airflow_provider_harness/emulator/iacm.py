@@ -41,9 +41,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from starlette.responses import Response
 
-from airflow_provider_harness.client.identifiers import HARNESS_IDENTIFIER_MESSAGE, identifier_problem
 from airflow_provider_harness.emulator.engine import ScriptAction, StepContext
 from airflow_provider_harness.emulator.envelopes import HarnessError
+from airflow_provider_harness.emulator.harness_rules import ID_PATTERN_MESSAGE, identifier_error
 from airflow_provider_harness.emulator.httpcall import Call, Route, json_response, text_response
 from airflow_provider_harness.emulator.model import Execution, Node, now_ms
 from airflow_provider_harness.emulator.plan import is_runtime_input, pipeline_stage_groups
@@ -200,7 +200,7 @@ WORKSPACE_TEXT_FIELDS: Final = (
     "repository_connector",
 )
 WORKSPACE_RULES: Final[tuple[Rule, ...]] = (
-    ("identifier", lambda v: identifier_problem(v) is None, f"identifier {HARNESS_IDENTIFIER_MESSAGE}"),
+    ("identifier", lambda v: identifier_error(v) is None, f"identifier {ID_PATTERN_MESSAGE}"),
     ("name", _non_empty, "name must be a non-empty string"),
     ("provisioner", lambda v: v in PROVISIONERS, f"provisioner must be one of {', '.join(PROVISIONERS)}"),
     ("provider_connector", _non_empty, "provider_connector must be a non-empty string"),

@@ -1,6 +1,6 @@
 """Execution state as plain data: :class:`Node` (stage, step, step group) and :class:`Execution`.
 
-Statuses are Harness display names (``airflow_provider_harness.client.statuses``); the engine
+Statuses are Harness display names (:mod:`~airflow_provider_harness.emulator.harness_rules`); the engine
 vocabulary only appears in execute/retry responses.  Everything here round-trips through JSON so a
 state file restores running executions.
 
@@ -18,12 +18,10 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from airflow_provider_harness.client.statuses import ENGINE_TO_DISPLAY, TERMINAL_STATUSES
+from airflow_provider_harness.emulator.harness_rules import ENGINE_FOR_DISPLAY, TERMINAL_DISPLAY
 
-#: Display name -> engine status (first engine name for each display name).
-DISPLAY_TO_ENGINE: dict[str, str] = {}
-for _engine, _display in ENGINE_TO_DISPLAY.items():
-    DISPLAY_TO_ENGINE.setdefault(_display, _engine)
+#: Display name -> engine status.
+DISPLAY_TO_ENGINE: dict[str, str] = dict(ENGINE_FOR_DISPLAY)
 
 #: Terminal statuses that count as a broken (failed) node for stage/pipeline roll-up.
 BROKEN_STATUSES = frozenset({"Failed", "Errored", "Expired", "ApprovalRejected", "AbortedByFreeze"})
@@ -97,7 +95,7 @@ class Node:
     @property
     def terminal(self) -> bool:
         """True when the node finished (any terminal status)."""
-        return self.status in TERMINAL_STATUSES
+        return self.status in TERMINAL_DISPLAY
 
     def walk(self) -> Iterator[Node]:
         """This node and every descendant, depth first."""
@@ -165,7 +163,7 @@ class Execution:
     @property
     def terminal(self) -> bool:
         """True once the execution reached a terminal status."""
-        return self.status in TERMINAL_STATUSES
+        return self.status in TERMINAL_DISPLAY
 
     @property
     def scope(self) -> tuple[str, str, str]:

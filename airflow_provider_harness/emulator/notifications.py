@@ -15,7 +15,7 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from airflow_provider_harness.client.statuses import NODE_STATUS_BY_DISPLAY
+from airflow_provider_harness.emulator.harness_rules import notification_node_status
 from airflow_provider_harness.emulator.model import Execution, Node, now_ms
 
 if TYPE_CHECKING:
@@ -127,7 +127,7 @@ class Notifier:
         if event_type in ("PipelineStart", "StageStart"):
             node_status = "started"
         else:
-            node_status = NODE_STATUS_BY_DISPLAY.get(status, "started")
+            node_status = notification_node_status(status)
         start_ms = node.start_ts if node is not None and node.start_ts else execution.start_ts
         end_ms = node.end_ts if node is not None else execution.end_ts
         triggered_by = execution.trigger_info.get("triggeredBy") or {}

@@ -38,8 +38,8 @@ from typing import Any, Final
 
 import yaml
 
-from airflow_provider_harness.client.identifiers import RESERVED_WORDS, YAML_IDENTIFIER
 from airflow_provider_harness.emulator.envelopes import HarnessError
+from airflow_provider_harness.emulator.harness_rules import KEYWORDS, YAML_ID_RE, keyword_message
 from airflow_provider_harness.emulator.httpcall import parse_yaml_body
 from airflow_provider_harness.emulator.model import IdFactory, Node
 
@@ -69,12 +69,12 @@ def _identifier_error(value: Any, fqn: str) -> HarnessError | None:
     if value is None or value == "":
         return HarnessError.invalid_yaml(f"{fqn}: is missing but it is required")
     # fullmatch, not match: "$" in the pattern would accept a trailing newline ("a\n")
-    if not isinstance(value, str) or not YAML_IDENTIFIER.fullmatch(value):
+    if not isinstance(value, str) or not YAML_ID_RE.fullmatch(value):
         return HarnessError.invalid_yaml(
-            f"{fqn}: does not match the regex pattern {YAML_IDENTIFIER.pattern} (value: {value!r})"
+            f"{fqn}: does not match the regex pattern {YAML_ID_RE.pattern} (value: {value!r})"
         )
-    if value in RESERVED_WORDS:
-        return HarnessError.invalid_yaml(f"{fqn}: {value} is a keyword, so cannot be used")
+    if value in KEYWORDS:
+        return HarnessError.invalid_yaml(f"{fqn}: {keyword_message(value)}")
     return None
 
 

@@ -20,12 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from airflow_provider_harness.client.identifiers import (
-    HARNESS_IDENTIFIER_MESSAGE,
-    RESERVED_WORDS,
-    identifier_problem,
-)
 from airflow_provider_harness.emulator.envelopes import HarnessError, ng_page
+from airflow_provider_harness.emulator.harness_rules import ID_BLANK_MESSAGE, identifier_error
 from airflow_provider_harness.emulator.httpcall import Call, Route, parse_yaml_body
 from airflow_provider_harness.emulator.model import now_ms
 
@@ -316,13 +312,10 @@ def _blank(value: Any) -> bool:
 def check_entity_identifier(value: Any, field_name: str = "identifier") -> None:
     """Bean validation of an entity identifier (``$`` allowed), Harness's messages."""
     if _blank(value):
-        raise HarnessError.validation([(field_name, "cannot be empty")])
-    if not isinstance(value, str):
-        raise HarnessError.validation([(field_name, HARNESS_IDENTIFIER_MESSAGE)])
-    if value in RESERVED_WORDS:
-        raise HarnessError.validation([(field_name, f"{value} is a keyword, so cannot be used")])
-    if identifier_problem(value, allow_dollar=True):
-        raise HarnessError.validation([(field_name, HARNESS_IDENTIFIER_MESSAGE)])
+        raise HarnessError.validation([(field_name, ID_BLANK_MESSAGE)])
+    problem = identifier_error(value, dollar_allowed=True)
+    if problem:
+        raise HarnessError.validation([(field_name, problem)])
 
 
 class ResourceApi:

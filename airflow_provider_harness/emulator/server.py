@@ -26,7 +26,7 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from airflow_provider_harness.client.statuses import TERMINAL_STATUSES
+from airflow_provider_harness.emulator.harness_rules import TERMINAL_DISPLAY
 from airflow_provider_harness.emulator.settings import (
     DEFAULT_ACCOUNT_ID,
     DEFAULT_API_KEY,
@@ -376,7 +376,7 @@ class EmulatorHandle:
     def wait_for_status(
         self,
         plan_execution_id: str,
-        statuses: frozenset[str] | set[str] = TERMINAL_STATUSES,
+        statuses: frozenset[str] | set[str] = TERMINAL_DISPLAY,
         timeout: float = 30.0,
     ) -> dict[str, Any]:
         """Poll until the execution's status is in ``statuses`` (terminal by default); return the summary."""

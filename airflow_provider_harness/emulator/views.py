@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_harness.client.statuses import RETRYABLE_STATUSES
+from airflow_provider_harness.emulator.harness_rules import RETRYABLE_DISPLAY
 from airflow_provider_harness.emulator.model import Execution, Node, engine_status
 from airflow_provider_harness.emulator.plan import STAGE_STEP_TYPE, stage_module
 
@@ -198,7 +198,7 @@ def execution_summary(execution: Execution, *, retried: bool) -> dict[str, Any]:
 
 def is_retryable(execution: Execution) -> bool:
     """Whether Harness would accept a retry of this execution."""
-    return execution.status in RETRYABLE_STATUSES and execution.retried_by is None
+    return execution.status in RETRYABLE_DISPLAY and execution.retried_by is None
 
 
 # ---- execution graph -------------------------------------------------------------------------------
