@@ -31,6 +31,7 @@ False
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import weakref
 from collections.abc import Callable, Hashable, Mapping
@@ -53,6 +54,10 @@ MAX_LISTED = 20_000
 LIST_PAGE_SIZE = 100
 #: Ended executions read beyond those that left the running set (others of the project end meanwhile).
 ENDED_SLACK = 200
+#: Page size of an ended list beyond the executions looked for (the ends read are the newest first).
+ENDED_PAGE_SLACK = 20
+#: The most ended executions one check between polls reads (more ends than this are left to the polls).
+ENDED_CHECK_LIMIT = LIST_PAGE_SIZE
 #: How long an ended execution's snapshot is kept for a follower that asks late (then: its details call).
 ENDED_KEEP_SECONDS = 600.0
 
@@ -116,6 +121,9 @@ class ProjectPoller:
         self._asking += 1
         self._askers[execution_id] = self._askers.get(execution_id, 0) + 1
         try:
+            if execution_id in self.ended:  # an end is final: no list needed
+                self.served_from_list += 1
+                return self.ended[execution_id][0]
             if not self.fresh(max_age):
                 if not self.worth_listing():
                     return await fetch_execution_status(self.client, self.scope, execution_id)
@@ -154,26 +162,53 @@ class ProjectPoller:
             key = progress_key(item)
             before = self.running.get(execution_id)
             running[execution_id] = before if before and before[0] == key else (key, parse_summary(item))
-        left = {e for e in self.running if e not in running and (e in self._sleepers or e in self._askers)}
+        left = {
+            e
+            for e in self.running
+            if e not in running and e not in self.ended and (e in self._sleepers or e in self._askers)
+        }
         if left:
-            ended_call = list_executions_call(self.scope, statuses=TERMINAL_STATUSES)
-            ended_call = replace(ended_call, params={**ended_call.params, "sort": "endTs,DESC"})
-            limit = len(left) + ENDED_SLACK
-            # newest ended first; bounded by the limit (a page or two), no early exit to leave nothing open
-            async for item in self.client.paginate(ended_call, page_size=LIST_PAGE_SIZE, limit=limit):
-                # only the executions that left are parsed: no follower here waits for the others
-                if isinstance(item, Mapping) and item.get("planExecutionId") in left:
-                    snapshot = parse_summary(item)
-                    self.ended[snapshot.execution_id] = (snapshot, started)
+            await self._read_ends(left, limit=len(left) + ENDED_SLACK, started=started)
         # ended executions are kept a while for followers that ask late, then dropped: memory stays bounded
         self.ended = {k: v for k, v in self.ended.items() if started - v[1] <= ENDED_KEEP_SECONDS}
         self.running = running
         self.pages = max(1, -(-len(running) // LIST_PAGE_SIZE))
         self.listed_at = started  # the lists show the state when they were asked for
-        for execution_id in left:
-            for waiter in self._sleepers.pop(execution_id, ()):
-                if not waiter.done():
-                    waiter.set_result(None)
+
+    async def _read_ends(
+        self, wanted: set[str], *, limit: int, started: float, since: int | None = None
+    ) -> int:
+        """Read the project's newest ended executions (``endTs`` descending) until every one of ``wanted``
+        is found, ``limit`` items are read or (with ``since``) an end at or before ``since`` is reached;
+        record the wanted ones and wake their sleepers. Returns the newest end time read (or ``since``)."""
+        call = list_executions_call(self.scope, statuses=TERMINAL_STATUSES)
+        call = replace(call, params={**call.params, "sort": "endTs,DESC"})
+        missing = set(wanted)
+        newest = since or 0
+        size = min(LIST_PAGE_SIZE, len(missing) + ENDED_PAGE_SLACK)
+        async with contextlib.aclosing(self.client.paginate(call, page_size=size, limit=limit)) as items:
+            async for item in items:
+                if not isinstance(item, Mapping):
+                    continue
+                end_ts = item.get("endTs")
+                if isinstance(end_ts, int):
+                    if since is not None and end_ts <= since:
+                        break  # read by an earlier check
+                    newest = max(newest, end_ts)
+                execution_id = item.get("planExecutionId")
+                if execution_id in missing:  # only what a follower here waits for is parsed
+                    missing.discard(execution_id)
+                    self._record_end(parse_summary(item), started)
+                    if not missing and since is None:
+                        break
+        return newest
+
+    def _record_end(self, snapshot: ExecutionSnapshot, at: float) -> None:
+        self.ended[snapshot.execution_id] = (snapshot, at)
+        self.running.pop(snapshot.execution_id, None)
+        for waiter in self._sleepers.pop(snapshot.execution_id, ()):
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def sleep(self, execution_id: str, seconds: float, max_age: float) -> None:
         """Wait ``seconds``, or less: a refresh that sees ``execution_id`` leave the running set ends the
@@ -206,18 +241,23 @@ class ProjectPoller:
                 self._list_every = None
 
     async def _list_while_followers_sleep(self) -> None:
-        """Refresh every ``_list_every`` seconds while followers sleep (errors reach followers on their
-        own polls, so here they only delay the next try)."""
+        """Every ``_list_every`` seconds while followers sleep, read the project's newly ended executions
+        (one short page, newest first, down to the newest end the last check read) and wake the followers
+        of those that ended; the running list is left to the followers' own polls. Errors reach followers
+        on their own polls, so here they only delay the next check."""
+        since: int | None = None
         while self._sleepers and self._list_every:
             every = self._list_every
-            age = self.clock() - self.listed_at if self.listed_at is not None else every
-            if age < every or not self.worth_listing():
-                await asyncio.sleep(every - age if age < every else every)
+            await asyncio.sleep(every)
+            waiting = {e for e in self._sleepers if e not in self.ended}
+            if not waiting or not self.worth_listing():
                 continue
             try:
-                await self._refreshed()
+                since = await self._read_ends(
+                    waiting, limit=ENDED_CHECK_LIMIT, started=self.clock(), since=since
+                )
             except Exception:  # the followers' own polls report it; CancelledError passes
-                await asyncio.sleep(every)
+                continue
 
 
 def progress_key(item: Mapping[str, Any]) -> Hashable:

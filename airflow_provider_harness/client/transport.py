@@ -24,7 +24,7 @@ import re
 import ssl
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -711,7 +711,7 @@ class AsyncHarnessClient(_ClientBase):
 
     async def paginate(
         self, call: ApiCall[Any], *, page_size: int = 100, limit: int | None = None
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncGenerator[Any, None]:
         """Yield every item of a paged list call, one page in memory at a time."""
         pager = Pager(call, page_size, limit)
         while (page_call := pager.next_call()) is not None:

@@ -178,11 +178,11 @@ class HarnessExecutionTrigger(BaseTrigger):
             from airflow_provider_harness.client.coalesce import project_poller
 
             poller = project_poller(client, scope)
-            max_age = self.poll_interval / 2
             always = client.config.coalesce_polls is True
-            status = functools.partial(poller.status, self.execution_id, max_age, always=always)
-            # woken early when the project's list shows the execution ended
-            sleep = functools.partial(poller.sleep, self.execution_id, max_age=max_age)
+            # a poll reads a running list at most one interval old; between polls the poller checks the
+            # project's new ends every half interval and wakes this trigger when its execution is one
+            status = functools.partial(poller.status, self.execution_id, self.poll_interval, always=always)
+            sleep = functools.partial(poller.sleep, self.execution_id, max_age=self.poll_interval / 2)
         expected: float | None = None
         if self.max_poll_interval and self.pipeline_id:
             try:

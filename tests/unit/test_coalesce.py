@@ -124,9 +124,9 @@ async def test_executions_that_left_the_running_set_come_from_one_ended_list() -
     now[0] = 300.0  # kept for a follower that asks late
     assert (await poller.status("a", 1.0)).status == "Success"
     assert client.details == []
-    now[0] = 700.0  # then dropped: its details call
-    assert (await poller.status("a", 1.0)).status == "Success"
-    assert client.details == ["a"]
+    now[0] = 700.0  # then dropped by the next refresh: memory stays bounded
+    assert (await poller.status("c", 1.0)).status == "Running"
+    assert "a" not in poller.ended and "b" not in poller.ended
     for sleeper in sleeping:
         sleeper.cancel()
     await asyncio.gather(*sleeping, return_exceptions=True)
@@ -239,3 +239,50 @@ async def test_an_execution_whose_stage_moved_is_parsed_again() -> None:
     client.stage_status = "Success"
     now[0] = 2.0
     assert [s.status for s in (await poller.status("a", 1.0)).stages] == ["Success"]
+
+
+async def test_checks_between_polls_read_only_the_ends_since_the_last_check() -> None:
+    class Ends(FakeClient):
+        ends: list[tuple[str, int]] = [("other", 1000)]  # newest first
+        read = 0
+
+        async def paginate(
+            self, call: Any, *, page_size: int, limit: int | None = None
+        ) -> AsyncIterator[Any]:
+            self.lists.append(dict(call.params))
+            if call.params.get("sort") != "endTs,DESC":
+                for execution_id in self.running:
+                    yield {"planExecutionId": execution_id, "pipelineIdentifier": "p", "status": "Running"}
+                return
+            for execution_id, end_ts in self.ends[:limit]:
+                self.read += 1
+                yield {"planExecutionId": execution_id, "pipelineIdentifier": "p", "status": "Success",
+                       "endTs": end_ts}  # fmt: skip
+
+    client = Ends(["x", "y"])
+    poller = ProjectPoller(client, SCOPE)  # type: ignore[arg-type]
+    await asyncio.gather(poller.status("x", 3600.0), poller.status("y", 3600.0))
+    sleepers = {e: asyncio.ensure_future(poller.sleep(e, 3600.0, max_age=0.01)) for e in ("x", "y")}
+    await wait_until(lambda: client.read >= 1)  # a first check read the newest end: nothing to wake
+    client.ends = [("x", 2000), ("other", 1000)]
+    await asyncio.wait_for(sleepers["x"], timeout=60)
+    assert (await poller.status("x", 3600.0)).status == "Success"
+    assert not sleepers["y"].done() and client.details == []
+
+    def checks() -> int:
+        return sum(c.get("sort") == "endTs,DESC" for c in client.lists)
+
+    reads, checks_before = client.read, checks()
+    await wait_until(lambda: checks() >= checks_before + 2)
+    # each later check stops at the first end it already read: one item, not the whole page
+    assert client.read - reads <= checks() - checks_before
+    sleepers["y"].cancel()
+    await asyncio.gather(sleepers["y"], return_exceptions=True)
+
+
+async def wait_until(condition: Any, timeout: float = 60) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.005)
