@@ -112,7 +112,7 @@ async def poll_all(
     if coalesce:
         from airflow_provider_harness.client.coalesce import coalesced_fetcher
 
-        fetch = coalesced_fetcher(max_age=interval / 2)  # what a trigger with coalesce_polls uses
+        fetch = coalesced_fetcher(max_age=interval)  # as a trigger polls: a list at most one interval old
     tally = Tally()
     n = len(execution_ids)
 

@@ -14,10 +14,12 @@ reached the list yet, or the list cannot see it (another module, a permission ga
 details call, so every trigger still gets a full snapshot. Requests then grow with projects, not with
 executions or completions.
 
-A follower sleeps between polls through :meth:`ProjectPoller.sleep`: a refresh that sees its execution
-leave the running set wakes it at once, and while followers sleep the poller lists every ``max_age`` on
-its own, so an end is seen within about ``max_age`` of happening, not a whole poll interval plus the
-list's age later.
+A follower sleeps between polls through :meth:`ProjectPoller.sleep`. While followers sleep, the poller
+reads the project's newly ended executions every ``check_every`` seconds (one short list, newest end
+first, down to the newest end it read before) and wakes the followers of those that ended, so an end is
+seen within about ``check_every`` (half a poll interval for a trigger) of happening. The running list,
+which tells stage progress, is read only when a follower polls and the last one is older than its
+``max_age`` (one poll interval for a trigger).
 
 The poller keeps no per-trigger state beyond a sleeping follower's wake-up future: a trigger that is
 cancelled (killed, reassigned, triggerer restart) leaves nothing behind; the refresh it was waiting for is
@@ -210,12 +212,12 @@ class ProjectPoller:
             if not waiter.done():
                 waiter.set_result(None)
 
-    async def sleep(self, execution_id: str, seconds: float, max_age: float) -> None:
-        """Wait ``seconds``, or less: a refresh that sees ``execution_id`` leave the running set ends the
-        wait at once, so a follower learns of the end from the first list that shows it rather than at its
-        next poll. While followers sleep, the poller lists the project every ``max_age`` (the smallest one
-        asked) on its own, so followers that all poll at once are still woken in between. A cancelled
-        sleeper leaves nothing behind; the lister stops with the last sleeper.
+    async def sleep(self, execution_id: str, seconds: float, check_every: float) -> None:
+        """Wait ``seconds``, or less: the first read that shows ``execution_id`` ended wakes the follower at
+        once, rather than at its next poll. While followers sleep, the poller checks the project's newly
+        ended executions every ``check_every`` seconds (the smallest one asked) on its own, so followers
+        that all poll at once are still woken in between. A cancelled sleeper leaves nothing behind; the
+        checks stop with the last sleeper.
         """
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
@@ -223,7 +225,7 @@ class ProjectPoller:
         sleepers = self._sleepers.setdefault(execution_id, [])
         sleepers.append(waiter)
         self._sleeping += 1
-        self._list_every = min(self._list_every or max_age, max_age)
+        self._list_every = min(self._list_every or check_every, check_every)
         if self._lister is None or self._lister.done():
             self._lister = asyncio.ensure_future(self._list_while_followers_sleep())
         try:

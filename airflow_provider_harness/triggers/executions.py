@@ -182,7 +182,7 @@ class HarnessExecutionTrigger(BaseTrigger):
             # a poll reads a running list at most one interval old; between polls the poller checks the
             # project's new ends every half interval and wakes this trigger when its execution is one
             status = functools.partial(poller.status, self.execution_id, self.poll_interval, always=always)
-            sleep = functools.partial(poller.sleep, self.execution_id, max_age=self.poll_interval / 2)
+            sleep = functools.partial(poller.sleep, self.execution_id, check_every=self.poll_interval / 2)
         expected: float | None = None
         if self.max_poll_interval and self.pipeline_id:
             try:

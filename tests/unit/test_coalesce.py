@@ -113,7 +113,7 @@ async def test_executions_that_left_the_running_set_come_from_one_ended_list() -
     first = await asyncio.gather(*(poller.status(e, 1.0) for e in ("a", "b", "c")))
     assert {s.status for s in first} == {"Running"}
     # the followers sleep between polls: their executions are the ones the poller parses and watches
-    sleeping = [asyncio.ensure_future(poller.sleep(e, 3600.0, max_age=3600.0)) for e in ("a", "b", "c")]
+    sleeping = [asyncio.ensure_future(poller.sleep(e, 3600.0, check_every=3600.0)) for e in ("a", "b", "c")]
     await asyncio.sleep(0)
     client.running = ["c"]  # a and b ended
     now[0] = 2.0
@@ -161,7 +161,7 @@ async def test_a_refresh_that_sees_an_execution_end_wakes_its_sleeping_follower_
     now = [0.0]
     poller = ProjectPoller(client, SCOPE, clock=lambda: now[0])  # type: ignore[arg-type]
     await poller.status("a", 1.0)
-    sleepers = {e: asyncio.ensure_future(poller.sleep(e, 3600.0, max_age=3600.0)) for e in ("a", "b", "c")}
+    sleepers = {e: asyncio.ensure_future(poller.sleep(e, 3600.0, 3600.0)) for e in ("a", "b", "c")}
     await asyncio.sleep(0)
     client.running = ["b", "c"]  # a ended
     now[0] = 2.0
@@ -179,7 +179,7 @@ async def test_a_sleeping_follower_wakes_after_its_interval_when_nothing_ends() 
     poller = ProjectPoller(Ending(["a"]), SCOPE)  # type: ignore[arg-type]
     loop = asyncio.get_running_loop()
     started = loop.time()
-    await poller.sleep("a", 0.05, max_age=3600.0)
+    await poller.sleep("a", 0.05, check_every=3600.0)
     assert loop.time() - started >= 0.05 and poller._sleepers == {}
 
 
@@ -188,7 +188,7 @@ async def test_followers_that_all_poll_at_once_are_woken_by_the_pollers_own_list
     client = Ending(["a", "b"])
     poller = ProjectPoller(client, SCOPE)  # type: ignore[arg-type]
     await poller.status("a", max_age=0.05)
-    sleepers = {e: asyncio.ensure_future(poller.sleep(e, 3600.0, max_age=0.05)) for e in ("a", "b")}
+    sleepers = {e: asyncio.ensure_future(poller.sleep(e, 3600.0, check_every=0.05)) for e in ("a", "b")}
     await asyncio.sleep(0)
     client.running = ["b"]  # a ends; nobody asks
     await asyncio.wait_for(sleepers["a"], timeout=60)
@@ -210,7 +210,7 @@ async def test_auto_a_lone_follower_keeps_its_own_details_call() -> None:
 async def test_auto_lists_once_the_followers_outnumber_the_pages_a_list_takes() -> None:
     client = Ending(["a", "b", "c"])
     poller = ProjectPoller(client, SCOPE)  # type: ignore[arg-type]
-    sleepers = [asyncio.ensure_future(poller.sleep(e, 3600.0, max_age=3600.0)) for e in ("b", "c")]
+    sleepers = [asyncio.ensure_future(poller.sleep(e, 3600.0, check_every=3600.0)) for e in ("b", "c")]
     await asyncio.sleep(0)
     assert poller.followers == 2 and poller.pages == 1
     assert (await poller.status("a", max_age=5.0, always=False)).status == "Running"
@@ -262,7 +262,7 @@ async def test_checks_between_polls_read_only_the_ends_since_the_last_check() ->
     client = Ends(["x", "y"])
     poller = ProjectPoller(client, SCOPE)  # type: ignore[arg-type]
     await asyncio.gather(poller.status("x", 3600.0), poller.status("y", 3600.0))
-    sleepers = {e: asyncio.ensure_future(poller.sleep(e, 3600.0, max_age=0.01)) for e in ("x", "y")}
+    sleepers = {e: asyncio.ensure_future(poller.sleep(e, 3600.0, check_every=0.01)) for e in ("x", "y")}
     await wait_until(lambda: client.read >= 1)  # a first check read the newest end: nothing to wake
     client.ends = [("x", 2000), ("other", 1000)]
     await asyncio.wait_for(sleepers["x"], timeout=60)
