@@ -42,9 +42,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_harness.client.executions import (
     ExecutionSnapshot,
-    fetch_execution_status,
     list_executions_call,
     parse_summary,
+    status_fetcher,
 )
 from airflow_provider_harness.client.statuses import NON_TERMINAL_STATUSES, TERMINAL_STATUSES
 
@@ -60,7 +60,8 @@ ENDED_SLACK = 200
 ENDED_PAGE_SLACK = 20
 #: The most ended executions one check between polls reads (more ends than this are left to the polls).
 ENDED_CHECK_LIMIT = LIST_PAGE_SIZE
-#: How long an ended execution's snapshot is kept for a follower that asks late (then: its details call).
+#: How long an ended execution's snapshot is kept for a follower that asks late (dropped by the next
+#: refresh after that; a later ask reads the execution's details).
 ENDED_KEEP_SECONDS = 600.0
 
 
@@ -94,8 +95,8 @@ class ProjectPoller:
         self.pages = 1
         #: Whether some follower asked for lists whatever they cost (``coalesce_polls: true``).
         self.always = False
-        self._list_every: float | None = None
-        self._lister: asyncio.Future[None] | None = None
+        self._check_every: float | None = None
+        self._end_checker: asyncio.Future[None] | None = None
 
     @property
     def followers(self) -> int:
@@ -128,7 +129,7 @@ class ProjectPoller:
                 return self.ended[execution_id][0]
             if not self.fresh(max_age):
                 if not self.worth_listing():
-                    return await fetch_execution_status(self.client, self.scope, execution_id)
+                    return await status_fetcher()(self.client, self.scope, execution_id)
                 await self._refreshed()
             listed = self.running.get(execution_id)
             snapshot = listed[1] if listed is not None else None
@@ -137,7 +138,7 @@ class ProjectPoller:
             if snapshot is not None:
                 self.served_from_list += 1
                 return snapshot
-            return await fetch_execution_status(self.client, self.scope, execution_id)
+            return await status_fetcher()(self.client, self.scope, execution_id)
         finally:
             self._asking -= 1
             if self._askers[execution_id] > 1:
@@ -225,9 +226,9 @@ class ProjectPoller:
         sleepers = self._sleepers.setdefault(execution_id, [])
         sleepers.append(waiter)
         self._sleeping += 1
-        self._list_every = min(self._list_every or check_every, check_every)
-        if self._lister is None or self._lister.done():
-            self._lister = asyncio.ensure_future(self._list_while_followers_sleep())
+        self._check_every = min(self._check_every or check_every, check_every)
+        if self._end_checker is None or self._end_checker.done():
+            self._end_checker = asyncio.ensure_future(self._check_ends_while_followers_sleep())
         try:
             await waiter
         finally:
@@ -237,19 +238,19 @@ class ProjectPoller:
                 sleepers.remove(waiter)
             if not sleepers and self._sleepers.get(execution_id) is sleepers:
                 del self._sleepers[execution_id]
-            if not self._sleepers and self._lister is not None:
-                self._lister.cancel()
-                self._lister = None
-                self._list_every = None
+            if not self._sleepers and self._end_checker is not None:
+                self._end_checker.cancel()
+                self._end_checker = None
+                self._check_every = None
 
-    async def _list_while_followers_sleep(self) -> None:
-        """Every ``_list_every`` seconds while followers sleep, read the project's newly ended executions
+    async def _check_ends_while_followers_sleep(self) -> None:
+        """Every ``_check_every`` seconds while followers sleep, read the project's newly ended executions
         (one short page, newest first, down to the newest end the last check read) and wake the followers
         of those that ended; the running list is left to the followers' own polls. Errors reach followers
         on their own polls, so here they only delay the next check."""
         since: int | None = None
-        while self._sleepers and self._list_every:
-            every = self._list_every
+        while self._sleepers and self._check_every:
+            every = self._check_every
             await asyncio.sleep(every)
             waiting = {e for e in self._sleepers if e not in self.ended}
             if not waiting or not self.worth_listing():

@@ -2,8 +2,8 @@
 
 Everything that reads an execution's status goes through :func:`status_call` and
 :func:`parse_details` - the sync wait and sensor pokes with :func:`get_execution_status`, triggers with
-:func:`fetch_execution_status` (looked up through :func:`status_fetcher`, the seam where a future
-per-project coalescer plugs in). Statuses are interpreted only by
+:func:`fetch_execution_status` (looked up through :func:`status_fetcher`, for a trigger's own reads and
+the per-execution reads of the project poller of :mod:`.coalesce` alike). Statuses are interpreted only by
 :func:`~airflow_provider_harness.client.statuses.interpret`.
 
 >>> scope = {"orgIdentifier": "default", "projectIdentifier": "proj"}
@@ -1025,8 +1025,9 @@ async def fetch_execution_status(
 
 
 class StatusFetcher(Protocol):
-    """How triggers read an execution's status; swap it (e.g. for a coalescing list-based fetcher)
-    with :func:`use_status_fetcher` without touching operators, sensors or triggers."""
+    """How triggers read one execution's status with a call of its own (directly, or as the project
+    poller's fallback); swap it with :func:`use_status_fetcher` without touching operators, sensors or
+    triggers."""
 
     async def __call__(
         self, client: AsyncHarnessClient, scope: Scope, execution_id: str

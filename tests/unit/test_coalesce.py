@@ -172,7 +172,7 @@ async def test_a_refresh_that_sees_an_execution_end_wakes_its_sleeping_follower_
     for sleeper in (sleepers["b"], sleepers["c"]):
         sleeper.cancel()
     await asyncio.gather(sleepers["b"], sleepers["c"], return_exceptions=True)
-    assert poller._sleepers == {} and poller._lister is None  # cancelled followers leave nothing behind
+    assert poller._sleepers == {} and poller._end_checker is None  # cancelled followers leave nothing behind
 
 
 async def test_a_sleeping_follower_wakes_after_its_interval_when_nothing_ends() -> None:
@@ -196,7 +196,7 @@ async def test_followers_that_all_poll_at_once_are_woken_by_the_pollers_own_list
     assert not sleepers["b"].done() and client.details == []
     sleepers["b"].cancel()
     await asyncio.gather(sleepers["b"], return_exceptions=True)
-    assert poller._lister is None
+    assert poller._end_checker is None
 
 
 async def test_auto_a_lone_follower_keeps_its_own_details_call() -> None:
@@ -286,3 +286,21 @@ async def wait_until(condition: Any, timeout: float = 60) -> None:
     while not condition():
         assert loop.time() < deadline, "timed out"
         await asyncio.sleep(0.005)
+
+
+async def test_the_pollers_own_reads_go_through_the_installed_status_fetcher() -> None:
+    from airflow_provider_harness.client import executions
+
+    seen: list[str] = []
+
+    async def fetcher(client: Any, scope: Any, execution_id: str) -> ExecutionSnapshot:
+        seen.append(execution_id)
+        return ExecutionSnapshot(execution_id, "p", "Queued")
+
+    poller = ProjectPoller(Ending(["a"]), SCOPE)  # type: ignore[arg-type]
+    previous = executions.use_status_fetcher(fetcher)
+    try:
+        assert (await poller.status("a", max_age=5.0, always=False)).status == "Queued"
+    finally:
+        executions.use_status_fetcher(previous)
+    assert seen == ["a"]
